@@ -1,0 +1,38 @@
+# The two commands of the README: `make demo` (the main job) and `make test`.
+# Both create the virtualenv on first use; it is reused until requirements.txt changes.
+VENV ?= .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.requirements-installed
+
+.PHONY: demo test train verify report bench data clean-venv
+
+$(STAMP): requirements.txt
+	test -x $(PY) || python3 -m venv $(VENV)
+	$(PY) -m pip install --disable-pip-version-check -q -r requirements.txt
+	cp requirements.txt $(STAMP)
+
+data: $(STAMP)
+	$(PY) -m core.data
+
+# Gets the data, trains whatever shipped weights are missing (with progress), launches the demo.
+demo: data
+	$(PY) -m core.train --all --missing
+	$(PY) demo/app.py
+
+test: $(STAMP)
+	$(PY) -m pytest
+
+# Retrain every model from scratch with its recorded config and seed.
+train: data
+	$(PY) -m core.train --all --force
+
+report: $(STAMP)
+	@if command -v quarto >/dev/null 2>&1; then QUARTO_PYTHON=$(PY) quarto render; \
+	else echo "quarto is not installed here: install it from the Quarto website to render the site."; \
+	     echo "The chapters' code is still executed by 'make test' (tests/test_report.py)."; exit 1; fi
+
+bench: data
+	$(PY) bench/train_speed.py
+
+clean-venv:
+	rm -rf $(VENV)

@@ -1,0 +1,1 @@
+"""Autoencoder Lab: data, models, training and analyses of (variational) autoencoders on MNIST."""

@@ -1,0 +1,53 @@
+"""Analyses behind the report: plain functions returning tensors, arrays or tables.
+
+Split by family: latent.py (A2-A6), ...; shared batched inference lives here.
+"""
+from __future__ import annotations
+
+import torch
+
+
+@torch.inference_mode()
+def batched(fn, x: torch.Tensor, batch_size: int = 2000) -> torch.Tensor:
+    """fn applied to x in batches (inference mode, fp32), results concatenated on the CPU."""
+    return torch.cat([fn(x[i:i + batch_size]).float().cpu() for i in range(0, len(x), batch_size)])
+
+
+def encode(model, x: torch.Tensor, batch_size: int = 2000) -> torch.Tensor:
+    """Latent codes [N, d] of a whole split in one batched pass (VAEs: the posterior means)."""
+    return batched(model.encode, x, batch_size)
+
+
+def reconstruct(model, x: torch.Tensor, batch_size: int = 2000) -> torch.Tensor:
+    return batched(model, x, batch_size)
+
+
+def latent_bounds(z: torch.Tensor, coverage: float = 0.98) -> tuple[float, float, float, float]:
+    """(x_min, x_max, y_min, y_max) of the central `coverage` of 2-D latents, per axis.
+
+    Quantiles rather than min/max: a handful of outliers would otherwise stretch the grid over
+    empty space. With coverage 0.98 each axis spans its 1st to 99th percentile.
+    """
+    if z.ndim != 2 or z.shape[1] != 2:
+        raise ValueError(f"latent_bounds needs [N, 2] latents, got {tuple(z.shape)}")
+    lo, hi = (1 - coverage) / 2, 1 - (1 - coverage) / 2
+    q = torch.quantile(z.float(), torch.tensor([lo, hi]), dim=0)  # [2 quantiles, 2 axes]
+    return float(q[0, 0]), float(q[1, 0]), float(q[0, 1]), float(q[1, 1])
+
+
+def grid_points(bounds, n: int = 15) -> torch.Tensor:
+    """n*n equidistant 2-D points, row-major with the FIRST row at the TOP (largest y): [n*n, 2].
+
+    Top-first matches image layout, so `plots.latent_grid` can imshow the tiles with
+    origin="upper" and an extent that puts each tile at its latent coordinate.
+    """
+    x_min, x_max, y_min, y_max = bounds
+    xs = torch.linspace(x_min, x_max, n)
+    ys = torch.linspace(y_max, y_min, n)
+    gy, gx = torch.meshgrid(ys, xs, indexing="ij")
+    return torch.stack([gx.flatten(), gy.flatten()], dim=1)
+
+
+def decode_grid(model, bounds, n: int = 15) -> torch.Tensor:
+    """Decoded images [n*n, 1, 28, 28] at `grid_points(bounds, n)`."""
+    return batched(model.decode, grid_points(bounds, n))

@@ -1,0 +1,97 @@
+"""A1: the spec-bound convolutional autoencoder with a 2-D latent (and its encoder as A4 classifier)."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from ..data import crop28, pad32
+from ..train_config import TrainConfig
+from .base import Autoencoder, LabModel
+
+
+@dataclass
+class SpecAEConfig:
+    filters: int = 16
+    kernel_size: int = 3
+
+
+class ConvTranspose2d(nn.ConvTranspose2d):
+    """nn.ConvTranspose2d computed, at stride 1, as the equivalent Conv2d (flipped, transposed
+    kernel; padding k-1-p). Same layer, same weights, same outputs; but oneDNN's conv path is
+    ~1.4x faster on CPU than the transposed-conv kernel (measured here, bench/train_speed.py)."""
+
+    def forward(self, x, output_size=None):
+        if self.stride != (1, 1) or self.groups != 1 or self.dilation != (1, 1) or output_size is not None:
+            return super().forward(x, output_size)
+        pad = tuple(k - 1 - p for k, p in zip(self.kernel_size, self.padding))
+        return F.conv2d(x, self.weight.flip(2, 3).transpose(0, 1), self.bias, padding=pad)
+
+
+class SpecEncoder(nn.Module):
+    """[N,1,32,32] -> [N,1,2,1]. Five conv+ReLU+pool blocks; the last pool halves only the width,
+    the one way to reach 2x1 from 32x32 by halvings (32x32 -> 16 -> 8 -> 4 -> 2x2 -> 2x1)."""
+
+    def __init__(self, filters: int = 16, k: int = 3):
+        super().__init__()
+        chans = [1, filters, filters, filters, filters, 1]
+        layers = []
+        for i in range(5):
+            layers += [nn.Conv2d(chans[i], chans[i + 1], k, padding=1), nn.ReLU(inplace=True),
+                       nn.MaxPool2d((2, 2) if i < 4 else (1, 2))]
+        self.net = nn.Sequential(*layers)
+
+    def forward(self, x):
+        return self.net(x)
+
+
+class SpecDecoder(nn.Module):
+    """[N,1,2,1] -> [N,1,32,32], mirroring the encoder: upsample then transposed conv + ReLU."""
+
+    def __init__(self, filters: int = 16, k: int = 3):
+        super().__init__()
+        chans = [1, filters, filters, filters, filters, 1]
+        layers = []
+        for i in range(5):
+            layers += [nn.Upsample(scale_factor=(1, 2) if i == 0 else (2, 2)),
+                       ConvTranspose2d(chans[i], chans[i + 1], k, padding=1), nn.ReLU(inplace=True)]
+        self.net = nn.Sequential(*layers)
+
+    def forward(self, z):
+        return self.net(z)
+
+
+class SpecAE(Autoencoder):
+    """Takes and returns 28x28 images; pads to 32x32 inside, trains with MSE on the 32x32 frame.
+
+    Both ends are ReLU, as the spec demands, so a run can die (all-zero output or a dead latent):
+    `health` (from Autoencoder) catches that and the engine retries with the next seed.
+    """
+
+    Config = SpecAEConfig
+
+    def __init__(self, cfg: SpecAEConfig = SpecAEConfig()):
+        super().__init__(cfg)
+        self.encoder = SpecEncoder(cfg.filters, cfg.kernel_size)
+        self.decoder = SpecDecoder(cfg.filters, cfg.kernel_size)
+
+    def encode(self, x):  # [N,1,28,28] -> [N,2]
+        return self.encoder(pad32(x)).flatten(1)
+
+    def decode(self, z):  # [N,2] -> [N,1,28,28]
+        return crop28(self.decoder(z.view(-1, 1, 2, 1)))
+
+    def loss(self, x, y=None):
+        x32 = pad32(x)
+        x_hat32 = self.decoder(self.encoder(x32)).float()
+        loss = torch.mean((x_hat32 - x32) ** 2)
+        mse = torch.mean((crop28(x_hat32) - x) ** 2)
+        return loss, {"loss": loss.detach(), "mse": mse.detach()}
+
+
+MODELS = {
+    # A1. 20 epochs: the test loss has flattened by then (see the A1 chapter's curves).
+    "spec_ae": (SpecAE, SpecAEConfig(), TrainConfig(epochs=20, lr=1e-3, seed=0)),
+}

@@ -1,0 +1,4 @@
+"""(placeholder: being written)"""
+from __future__ import annotations
+
+MODELS: dict = {}

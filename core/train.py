@@ -1,0 +1,237 @@
+"""One training loop for every model of the registry.
+
+    python -m core.train spec_ae            # train (or resume) one model -> checkpoints/spec_ae.pt
+    python -m core.train --all --missing    # every registered model that has no checkpoint yet
+    python -m core.train spec_ae --dry-run  # 1 epoch of 2 batches into a temp dir: checks the plumbing
+
+Adam, shuffled index batches from in-memory tensors, bf16 autocast + channels_last on CPU (they
+help there; measured in bench/train_speed.py), per-epoch train/test history, a resume file after
+every epoch (an interrupted run continues where it stopped), and a health check that retries a
+collapsed run with the next seed and records it.
+"""
+from __future__ import annotations
+
+import argparse
+import contextlib
+import functools
+import sys
+import tempfile
+import time
+from dataclasses import asdict, replace
+from pathlib import Path
+
+import torch
+from tqdm.auto import tqdm
+
+from . import checkpoints, data
+from .models import REGISTRY, build, entry
+from .train_config import TrainConfig
+
+
+class TrainingError(RuntimeError):
+    pass
+
+
+def device() -> torch.device:
+    return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+
+
+@functools.lru_cache(maxsize=None)
+def native_bf16(dev_type: str) -> bool:
+    """bf16 pays only with hardware support: emulated on AVX-512 without BF16 it is ~1.8x slower
+    than fp32 for the spec AE (measured here, bench/train_speed.py), with AMX/AVX512_BF16 faster."""
+    if dev_type == "cuda":
+        return torch.cuda.is_bf16_supported()
+    try:
+        flags = Path("/proc/cpuinfo").read_text()
+    except OSError:
+        return False
+    return "avx512_bf16" in flags or "amx_bf16" in flags
+
+
+def autocast(dev: torch.device, enabled: bool):
+    """bf16 autocast where the hardware does bf16 natively; a no-op context otherwise."""
+    if not (enabled and native_bf16(dev.type)):
+        return contextlib.nullcontext()
+    return torch.autocast(device_type=dev.type, dtype=torch.bfloat16)
+
+
+def _resume_path(name: str, directory: Path) -> Path:
+    return directory / ".resume" / f"{name}.pt"
+
+
+def _mean_logs(sums: dict, n: int) -> dict:
+    return {k: v / n for k, v in sums.items()}
+
+
+def _append(history: dict, logs: dict) -> None:
+    for k, v in logs.items():
+        history.setdefault(k, []).append(float(v))
+
+
+def _run_epoch(model, opt, tensors, tcfg, epoch, seed, dev, limit_batches, progress):
+    model.train()
+    n = len(tensors[0])
+    order = data.batches(n, tcfg.batch_size, seed=seed * 100_003 + epoch)
+    if limit_batches:
+        order = order[:limit_batches]
+    sums, count = {}, 0
+    bar = tqdm(order, desc=f"epoch {epoch + 1}/{tcfg.epochs}", leave=False, disable=not progress,
+               unit="batch")
+    for idx in bar:
+        batch = [t[idx].to(dev, non_blocking=True) for t in tensors]
+        if tcfg.fast and dev.type == "cpu" and batch[0].dim() == 4:
+            batch[0] = batch[0].contiguous(memory_format=torch.channels_last)
+        with autocast(dev, tcfg.fast):
+            loss, logs = model.loss(*batch)
+        if not torch.isfinite(loss):
+            raise TrainingError(f"loss became {float(loss)} at epoch {epoch + 1}")
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+        for k, v in logs.items():
+            sums[k] = sums.get(k, 0.0) + float(v) * len(idx)
+        count += len(idx)
+        bar.set_postfix(loss=f"{float(logs['loss']):.4f}")
+    return _mean_logs(sums, count)
+
+
+def _fresh(name, seed, tcfg, dev):
+    model = build(name, seed=seed).to(dev)
+    if tcfg.fast and dev.type == "cpu":
+        model = model.to(memory_format=torch.channels_last)
+    opt = torch.optim.Adam(model.parameters(), lr=tcfg.lr, weight_decay=tcfg.weight_decay)
+    return model, opt
+
+
+def train(name: str, epochs: int | None = None, force: bool = False, limit_batches: int | None = None,
+          directory: Path | None = None, progress: bool = True) -> dict:
+    """Train `name` to checkpoints/<name>.pt (resuming if interrupted) and return the checkpoint."""
+    torch.set_flush_denormal(True)  # denormals make CPU convs crawl late in training
+    cls, model_cfg, tcfg = entry(name)
+    if epochs is not None:
+        tcfg = replace(tcfg, epochs=epochs)
+    directory = Path(directory or checkpoints.CKPT_DIR)
+    final = checkpoints.path(name, directory)
+    if final.exists() and not force:
+        ckpt = checkpoints.read_file(final, name)
+        if ckpt["train_config"] == asdict(tcfg) and ckpt["model_config"] == asdict(model_cfg):
+            print(f"{name}: up to date ({final})")
+            return ckpt
+        raise TrainingError(f"{final} was trained with another config; pass --force to retrain it")
+
+    dev = device()
+    train_t = data.load(tcfg.dataset, "train")
+    test_t = data.load(tcfg.dataset, "test")
+    probe = [t[:512].to(dev) for t in train_t]
+
+    state = {"epoch": 0, "history": {"train": {}, "test": {}}, "attempts": [], "seed": tcfg.seed,
+             "train_seconds": 0.0, "snapshots": []}
+    model, opt = _fresh(name, tcfg.seed, tcfg, dev)
+    resume = _resume_path(name, directory)
+    if resume.exists():
+        saved = checkpoints.read_file(resume, name)
+        if saved["train_config"] == asdict(tcfg) and saved["model_config"] == asdict(model_cfg):
+            model, opt = _fresh(name, saved["seed"], tcfg, dev)
+            model.load_state_dict(saved["state_dict"])
+            opt.load_state_dict(saved["optimizer"])
+            torch.set_rng_state(saved["rng"])
+            state = {k: saved[k] for k in state}
+            print(f"{name}: resuming after epoch {state['epoch']} from {resume}")
+        else:
+            print(f"{name}: ignoring {resume} (another config)")
+
+    bar = tqdm(total=tcfg.epochs, initial=state["epoch"], desc=name, unit="epoch", disable=not progress)
+    while state["epoch"] < tcfg.epochs:
+        epoch, t0 = state["epoch"], time.perf_counter()
+        if epoch == 0:
+            torch.manual_seed(state["seed"])
+        train_logs = _run_epoch(model, opt, train_t, tcfg, epoch, state["seed"], dev, limit_batches, progress)
+        with autocast(dev, tcfg.fast):
+            test_sub = [t[: limit_batches * tcfg.batch_size] for t in test_t] if limit_batches else test_t
+            test_logs = model.metrics(*[t.to(dev) for t in test_sub])
+        state["train_seconds"] += time.perf_counter() - t0
+
+        # A health verdict needs a real epoch behind it; a few-batch plumbing run is not judged.
+        judged = not limit_batches and (epoch == 0 or epoch == tcfg.epochs - 1)
+        problem = model.health(*probe) if judged else None
+        if problem:
+            state["attempts"].append({"seed": state["seed"], "epoch": epoch + 1, "problem": problem})
+            if len(state["attempts"]) >= tcfg.max_attempts:
+                raise TrainingError(f"{name}: every attempt failed: {state['attempts']}")
+            state.update(epoch=0, seed=state["seed"] + 1, history={"train": {}, "test": {}}, snapshots=[])
+            tqdm.write(f"{name}: {problem} (seed {state['attempts'][-1]['seed']}); "
+                       f"retrying with seed {state['seed']}")
+            model, opt = _fresh(name, state["seed"], tcfg, dev)
+            bar.reset()
+            continue
+
+        _append(state["history"]["train"], train_logs)
+        _append(state["history"]["test"], test_logs)
+        if hasattr(model, "snapshot"):  # e.g. outputs at several epochs (C4), saved with the weights
+            state["snapshots"].append(model.snapshot(*[t.to(dev) for t in test_t]).cpu())
+        state["epoch"] += 1
+        checkpoints.save_file({**state, "state_dict": model.state_dict(), "optimizer": opt.state_dict(),
+                               "rng": torch.get_rng_state(), "train_config": asdict(tcfg),
+                               "model_config": asdict(model_cfg)}, resume)
+        bar.update(1)
+        bar.set_postfix(train=f"{train_logs['loss']:.4f}", test=f"{test_logs['loss']:.4f}")
+    bar.close()
+
+    model = model.float().to(memory_format=torch.contiguous_format)
+    metrics = model.metrics(*[t.to(dev) for t in test_t])  # fp32, deterministic: what the tests re-check
+    ckpt = {
+        "model_class": cls.__name__, "model_config": asdict(model_cfg), "train_config": asdict(tcfg),
+        "state_dict": {k: v.cpu().contiguous() for k, v in model.state_dict().items()},
+        "history": state["history"], "metrics": metrics, "metric_name": cls.metric_name,
+        "epoch": state["epoch"], "seed": state["seed"], "attempts": state["attempts"],
+        "train_seconds": state["train_seconds"], "snapshots": state["snapshots"],
+        "torch_version": str(torch.__version__),
+    }
+    checkpoints.save_file(ckpt, final)
+    checkpoints.record(name, ckpt, directory)
+    resume.unlink(missing_ok=True)
+    print(f"{name}: test {cls.metric_name} {metrics[cls.metric_name]:.5f} after {state['epoch']} epochs "
+          f"({state['train_seconds']:.0f} s) -> {final}")
+    return ckpt
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description="Train lab models into checkpoints/<name>.pt.")
+    parser.add_argument("names", nargs="*", help=f"models to train: {', '.join(REGISTRY)}")
+    parser.add_argument("--all", action="store_true", help="every registered model")
+    parser.add_argument("--epochs", type=int, help="override the registered number of epochs")
+    parser.add_argument("--force", action="store_true", help="retrain even if a checkpoint exists")
+    parser.add_argument("--missing", action="store_true", help="skip models that have a checkpoint")
+    parser.add_argument("--limit-batches", type=int, help="train on at most N batches per epoch")
+    parser.add_argument("--dry-run", action="store_true",
+                        help="1 epoch of 2 batches per model, into a temporary folder (for CI)")
+    parser.add_argument("--checkpoints", type=Path, help="checkpoint folder (default checkpoints/)")
+    args = parser.parse_args(argv)
+    names = list(REGISTRY) if args.all else args.names
+    if args.missing:
+        names = [n for n in names if not checkpoints.path(n, args.checkpoints).exists()]
+        if not names:
+            print("every checkpoint is present; nothing to train")
+            return
+    if not names:
+        parser.error("name at least one model, or pass --all")
+    unknown = [n for n in names if n not in REGISTRY]
+    if unknown:
+        parser.error(f"unknown model(s) {', '.join(unknown)}; valid names: {', '.join(REGISTRY)}")
+    try:
+        data.ensure_mnist()
+        with tempfile.TemporaryDirectory() as tmp:
+            directory = Path(tmp) if args.dry_run else args.checkpoints
+            epochs, limit = (1, 2) if args.dry_run else (args.epochs, args.limit_batches)
+            overall = tqdm(names, desc="models", unit="model", disable=len(names) < 2)
+            for name in overall:
+                overall.set_postfix(model=name)
+                train(name, epochs=epochs, force=args.force or args.dry_run, limit_batches=limit,
+                      directory=directory)
+    except (data.DataError, checkpoints.CheckpointError, TrainingError) as exc:
+        sys.exit(f"error: {exc}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,18 @@
+"""The training configuration every registry entry carries (kept apart to avoid import cycles)."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass
+class TrainConfig:
+    epochs: int = 20
+    batch_size: int = 256
+    lr: float = 1e-3
+    weight_decay: float = 0.0
+    seed: int = 0
+    dataset: str = "mnist"
+    # channels_last on CPU, bf16 autocast where the hardware has native bf16 (core.train.native_bf16).
+    fast: bool = True
+    # A collapsed run (see LabModel.health) is retried with seed+1, up to this many attempts.
+    max_attempts: int = 4

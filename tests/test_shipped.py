@@ -1,0 +1,25 @@
+"""Every shipped checkpoint loads, matches its manifest entry, and re-earns its test metric."""
+import pytest
+
+from core import checkpoints, data, models
+
+ENTRIES = checkpoints.manifest()
+
+
+def test_manifest_lists_every_checkpoint_file_and_only_registered_models():
+    files = {p.stem for p in checkpoints.CKPT_DIR.glob("*.pt")}
+    assert files == set(ENTRIES), "checkpoints/ and MANIFEST.json disagree"
+    assert set(ENTRIES) <= set(models.REGISTRY)
+
+
+@pytest.mark.parametrize("name", sorted(ENTRIES))
+def test_shipped_checkpoint_rechecks_its_test_metric(name, mnist):
+    entry = ENTRIES[name]
+    assert checkpoints.sha256(checkpoints.path(name)) == entry["sha256"], "file changed since recorded"
+    ckpt = checkpoints.load_checkpoint(name)
+    model = checkpoints.build(name, ckpt)
+    test = data.load(ckpt["train_config"]["dataset"], "test")
+    measured = model.metrics(*test)[entry["metric_name"]]
+    # fp32 inference on the same data: only summation order (thread count) can differ.
+    assert measured == pytest.approx(entry["metrics"][entry["metric_name"]], rel=1e-3, abs=1e-6)
+    assert not ckpt["attempts"] or ckpt["seed"] != ckpt["attempts"][-1]["seed"]

@@ -1,0 +1,133 @@
+"""The training engine and checkpoints, on a tiny synthetic model (fast), plus one CLI check."""
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import torch
+
+import tiny
+from core import checkpoints, models, train
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+@pytest.fixture
+def registered():
+    saved_models, saved_data = dict(models.REGISTRY), dict(train.data.DATASETS)
+    tiny.register()
+    yield
+    models.REGISTRY.clear(), models.REGISTRY.update(saved_models)
+    train.data.DATASETS.clear(), train.data.DATASETS.update(saved_data)
+
+
+def test_train_writes_loadable_checkpoint_with_history_and_manifest(registered, tmp_path):
+    ckpt = train.train("tiny_ae", directory=tmp_path, progress=False)
+    assert len(ckpt["history"]["train"]["loss"]) == 3 == len(ckpt["history"]["test"]["loss"])
+    assert ckpt["history"]["train"]["loss"][-1] < ckpt["history"]["train"]["loss"][0]
+    model = checkpoints.load("tiny_ae", tmp_path)
+    x, y = tiny.synthetic("test")
+    assert model.metrics(x, y)["mse"] == pytest.approx(ckpt["metrics"]["mse"], rel=1e-5)
+    entry = checkpoints.manifest(tmp_path)["tiny_ae"]
+    assert entry["sha256"] == checkpoints.sha256(tmp_path / "tiny_ae.pt")
+    assert entry["command"] == "python -m core.train tiny_ae"
+    assert not (tmp_path / ".resume" / "tiny_ae.pt").exists()
+    assert not list(tmp_path.glob(".*.tmp"))
+
+
+def test_same_seed_same_numbers(registered, tmp_path):
+    a = train.train("tiny_ae", directory=tmp_path / "a", progress=False)
+    b = train.train("tiny_ae", directory=tmp_path / "b", progress=False)
+    assert a["history"] == b["history"]
+    assert all(torch.equal(a["state_dict"][k], b["state_dict"][k]) for k in a["state_dict"])
+
+
+def test_existing_checkpoint_is_kept_unless_forced(registered, tmp_path):
+    first = train.train("tiny_ae", directory=tmp_path, progress=False)
+    again = train.train("tiny_ae", directory=tmp_path, progress=False)
+    assert again["train_seconds"] == first["train_seconds"]  # not retrained
+    with pytest.raises(train.TrainingError, match="another config.*--force"):
+        train.train("tiny_ae", epochs=5, directory=tmp_path, progress=False)
+
+
+def test_collapsed_run_is_retried_with_next_seed_and_recorded(registered, tmp_path):
+    ckpt = train.train("flaky_ae", directory=tmp_path, progress=False)
+    assert ckpt["seed"] == 1
+    assert [a["seed"] for a in ckpt["attempts"]] == [0]
+    assert "collapsed" in ckpt["attempts"][0]["problem"]
+    assert checkpoints.manifest(tmp_path)["flaky_ae"]["attempts"] == ckpt["attempts"]
+
+
+def test_run_that_always_collapses_fails_loudly(registered, tmp_path, monkeypatch):
+    monkeypatch.setattr(tiny.FlakyAE, "health", lambda self, *b: "collapsed: always")
+    with pytest.raises(train.TrainingError, match="every attempt failed"):
+        train.train("flaky_ae", directory=tmp_path, progress=False)
+    assert not (tmp_path / "flaky_ae.pt").exists()
+
+
+def test_corrupt_or_truncated_checkpoint_names_file_and_fix(registered, tmp_path):
+    train.train("tiny_ae", directory=tmp_path, progress=False)
+    target = tmp_path / "tiny_ae.pt"
+    target.write_bytes(target.read_bytes()[:200])
+    with pytest.raises(checkpoints.CheckpointError) as err:
+        checkpoints.load("tiny_ae", tmp_path)
+    assert str(target) in str(err.value) and "python -m core.train tiny_ae --force" in str(err.value)
+
+
+def test_missing_checkpoint_says_how_to_train(tmp_path):
+    with pytest.raises(checkpoints.CheckpointError, match="python -m core.train spec_ae"):
+        checkpoints.load("spec_ae", tmp_path)
+
+
+def test_unknown_model_lists_valid_names():
+    with pytest.raises(KeyError, match="spec_ae"):
+        models.build("no_such_model")
+    result = subprocess.run([sys.executable, "-m", "core.train", "no_such_model"], cwd=ROOT,
+                            capture_output=True, text=True)
+    assert result.returncode != 0 and "valid names" in result.stderr and "spec_ae" in result.stderr
+
+
+SUBPROCESS = """
+import sys; sys.path[:0] = [{tests!r}, {root!r}]
+import tiny; tiny.register(epochs=40)
+from core.train import main; main(["tiny_ae", "--checkpoints", {ckpts!r}])
+"""
+
+
+def test_sigkill_mid_training_resumes_and_disk_state_is_always_loadable(tmp_path):
+    script = SUBPROCESS.format(tests=str(ROOT / "tests"), root=str(ROOT), ckpts=str(tmp_path))
+    resume = tmp_path / ".resume" / "tiny_ae.pt"
+    proc = subprocess.Popen([sys.executable, "-c", script], cwd=ROOT, stdout=subprocess.PIPE,
+                            stderr=subprocess.STDOUT, text=True)
+    deadline, loads = time.time() + 120, 0
+    while time.time() < deadline and proc.poll() is None:
+        if resume.exists():
+            state = checkpoints.read_file(resume)  # must never see a half-written file
+            loads += 1
+            if state["epoch"] >= 3:
+                break
+        time.sleep(0.05)
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait()
+    assert loads > 0, "training never wrote its resume state"
+    done = checkpoints.read_file(resume)["epoch"]
+    assert 0 < done < 40
+
+    out = subprocess.run([sys.executable, "-c", script], cwd=ROOT, capture_output=True, text=True)
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert f"resuming after epoch {done}" in out.stdout
+    final = checkpoints.read_file(tmp_path / "tiny_ae.pt")
+    assert final["epoch"] == 40 and len(final["history"]["train"]["loss"]) == 40
+    assert not resume.exists()
+
+
+def test_dry_run_touches_no_checkpoint(tmp_path, mnist):
+    env = {**os.environ, "AELAB_CHECKPOINTS": str(tmp_path)}
+    out = subprocess.run([sys.executable, "-m", "core.train", "spec_ae", "--dry-run"], cwd=ROOT,
+                         capture_output=True, text=True, env=env)
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert "spec_ae: test mse" in out.stdout
+    assert list(tmp_path.iterdir()) == []
