@@ -26,6 +26,11 @@ test: $(STAMP)
 train: data
 	$(PY) -m core.train --all --force
 
+# Retrain one small model from scratch and check it against the manifest (VERIFY=name to pick).
+VERIFY ?= spec_ae
+verify: data
+	$(PY) -m core.train $(VERIFY) --verify
+
 report: $(STAMP)
 	@if command -v quarto >/dev/null 2>&1; then QUARTO_PYTHON=$(PY) quarto render; \
 	else echo "quarto is not installed here: install it from the Quarto website to render the site."; \
@@ -33,6 +38,7 @@ report: $(STAMP)
 
 bench: data
 	$(PY) bench/train_speed.py
+	$(PY) bench/report_time.py
 
 clean-venv:
 	rm -rf $(VENV)

@@ -196,6 +196,23 @@ def train(name: str, epochs: int | None = None, force: bool = False, limit_batch
     return ckpt
 
 
+def verify(name: str, rel_tol: float = 0.02) -> dict:
+    """Retrain `name` from scratch into a temp folder and compare its test metric with the
+    manifest's. Same code, config and seed give the same numbers up to floating-point summation
+    order (thread scheduling), hence a tolerance; returns {"recorded", "retrained", "ok"}."""
+    entry = checkpoints.manifest().get(name)
+    if entry is None:
+        raise TrainingError(f"{name} is not in {checkpoints.CKPT_DIR / checkpoints.MANIFEST}")
+    with tempfile.TemporaryDirectory() as tmp:
+        ckpt = train(name, force=True, directory=Path(tmp))
+    key = entry["metric_name"]
+    recorded, retrained = entry["metrics"][key], ckpt["metrics"][key]
+    ok = abs(retrained - recorded) <= rel_tol * abs(recorded)
+    print(f"{name}: recorded {key} {recorded:.5f}, retrained {retrained:.5f} "
+          f"({'within' if ok else 'OUTSIDE'} {rel_tol:.0%})")
+    return {"recorded": recorded, "retrained": retrained, "ok": ok}
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(description="Train lab models into checkpoints/<name>.pt.")
     parser.add_argument("names", nargs="*", help=f"models to train: {', '.join(REGISTRY)}")
@@ -207,6 +224,8 @@ def main(argv=None):
     parser.add_argument("--dry-run", action="store_true",
                         help="1 epoch of 2 batches per model, into a temporary folder (for CI)")
     parser.add_argument("--checkpoints", type=Path, help="checkpoint folder (default checkpoints/)")
+    parser.add_argument("--verify", action="store_true",
+                        help="retrain from scratch in a temp folder; compare with the manifest")
     args = parser.parse_args(argv)
     names = list(REGISTRY) if args.all else args.names
     if args.missing:
@@ -221,6 +240,11 @@ def main(argv=None):
         parser.error(f"unknown model(s) {', '.join(unknown)}; valid names: {', '.join(REGISTRY)}")
     try:
         data.ensure_mnist()
+        if args.verify:
+            results = [verify(name) for name in names]
+            if not all(r["ok"] for r in results):
+                sys.exit("error: a retrained metric differs from the manifest beyond tolerance")
+            return
         with tempfile.TemporaryDirectory() as tmp:
             directory = Path(tmp) if args.dry_run else args.checkpoints
             epochs, limit = (1, 2) if args.dry_run else (args.epochs, args.limit_batches)

@@ -23,3 +23,12 @@ def test_shipped_checkpoint_rechecks_its_test_metric(name, mnist):
     # fp32 inference on the same data: only summation order (thread count) can differ.
     assert measured == pytest.approx(entry["metrics"][entry["metric_name"]], rel=1e-3, abs=1e-6)
     assert not ckpt["attempts"] or ckpt["seed"] != ckpt["attempts"][-1]["seed"]
+
+
+def test_cheapest_shipped_model_retrains_from_scratch_to_its_recorded_metric(mnist):
+    """Reproducibility: same code, config and seed -> the manifest's number (within 2 %)."""
+    from core import train
+
+    name = min(ENTRIES, key=lambda n: ENTRIES[n]["train_seconds"])
+    result = train.verify(name, rel_tol=0.02)
+    assert result["ok"], result
