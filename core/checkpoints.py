@@ -5,6 +5,7 @@ Everything is written atomically (temp file + rename) and read with `weights_onl
 """
 from __future__ import annotations
 
+import fcntl
 import hashlib
 import json
 import os
@@ -106,8 +107,16 @@ def manifest(directory: Path | None = None) -> dict:
 def record(name: str, ckpt: dict, directory: Path | None = None) -> None:
     """Add or replace `name`'s entry in the manifest (derived from its checkpoint file)."""
     directory = Path(directory or CKPT_DIR)
-    entries = manifest(directory)
-    entries[name] = {
+    # Several trainings may finish at once: serialise the read-modify-write of the manifest.
+    with open(directory / ".manifest.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        entries = manifest(directory)
+        entries[name] = _entry(name, ckpt, directory)
+        write_json(entries, directory / MANIFEST)
+
+
+def _entry(name: str, ckpt: dict, directory: Path) -> dict:
+    return {
         "model_class": ckpt["model_class"],
         "model_config": ckpt["model_config"],
         "train_config": ckpt["train_config"],
@@ -122,7 +131,6 @@ def record(name: str, ckpt: dict, directory: Path | None = None) -> None:
         "bytes": path(name, directory).stat().st_size,
         "sha256": sha256(path(name, directory)),
     }
-    write_json(entries, directory / MANIFEST)
 
 
 def manifest_rows(entries: dict | None = None) -> list[dict]:
