@@ -22,9 +22,11 @@ demo: data
 test: $(STAMP)
 	$(PY) -m pytest
 
-# Retrain every model from scratch with its recorded config and seed.
+# Retrain every model from scratch with its recorded config and seed, then re-choose the MAP
+# denoiser's defaults (beta, steps, restarts) on the validation split for the new vae16.
 train: data
 	$(PY) -m core.train --all --force
+	$(PY) -m core.analysis.vae --choose-defaults
 
 # Retrain one small model from scratch and check it against the manifest (VERIFY=name to pick).
 VERIFY ?= spec_ae

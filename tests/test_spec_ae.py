@@ -81,7 +81,7 @@ def test_loss_is_mse_on_the_padded_frame_and_metric_on_the_28x28_centre():
 
 @pytest.mark.parametrize("stride,padding", [(1, 1), (1, 0), (2, 1)])
 def test_fast_transposed_conv_equals_torch_transposed_conv(stride, padding):
-    from core.models.ae import ConvTranspose2d
+    from core.models.layers import ConvTranspose2d
 
     fast = ConvTranspose2d(4, 3, 3, stride=stride, padding=padding)
     reference = nn.ConvTranspose2d(4, 3, 3, stride=stride, padding=padding)

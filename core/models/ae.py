@@ -4,30 +4,18 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import torch
-import torch.nn.functional as F
 from torch import nn
 
 from ..data import crop28, pad32
 from ..train_config import TrainConfig
 from .base import Autoencoder, LabModel
+from .layers import ConvTranspose2d
 
 
 @dataclass
 class SpecAEConfig:
     filters: int = 16
     kernel_size: int = 3
-
-
-class ConvTranspose2d(nn.ConvTranspose2d):
-    """nn.ConvTranspose2d computed, at stride 1, as the equivalent Conv2d (flipped, transposed
-    kernel; padding k-1-p). Same layer, same weights, same outputs; but oneDNN's conv path is
-    ~1.4x faster on CPU than the transposed-conv kernel (measured here, bench/train_speed.py)."""
-
-    def forward(self, x, output_size=None):
-        if self.stride != (1, 1) or self.groups != 1 or self.dilation != (1, 1) or output_size is not None:
-            return super().forward(x, output_size)
-        pad = tuple(k - 1 - p for k, p in zip(self.kernel_size, self.padding))
-        return F.conv2d(x, self.weight.flip(2, 3).transpose(0, 1), self.bias, padding=pad)
 
 
 class SpecEncoder(nn.Module):
@@ -71,6 +59,7 @@ class SpecAE(Autoencoder):
     """
 
     Config = SpecAEConfig
+    check_each_latent = True
 
     def __init__(self, cfg: SpecAEConfig = SpecAEConfig()):
         super().__init__(cfg)

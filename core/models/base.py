@@ -62,6 +62,11 @@ class Autoencoder(LabModel):
         mse = torch.mean((x_hat.float() - x) ** 2)
         return mse, {"loss": mse.detach(), "mse": mse.detach()}
 
+    # Retry a run if ONE latent dimension is dead. Right for tiny codes (the spec AE's 2-D latent:
+    # one dead dimension halves it); wrong for wide ReLU codes, where dead units are normal (and
+    # the point of a sparse AE), so there only an all-zero code counts as collapse.
+    check_each_latent = False
+
     @torch.no_grad()
     def health(self, x, *rest) -> str | None:
         was_training = self.training
@@ -72,7 +77,10 @@ class Autoencoder(LabModel):
             return "collapsed: the decoder outputs all zeros"
         if float(x_hat.std(0).mean()) < 1e-4:
             return "collapsed: the output is the same image for every input"
-        dead = [k for k in range(z.shape[1]) if float((z[:, k] == 0).float().mean()) > 0.99]
-        if dead:
-            return f"dead latent: dimension(s) {dead} are zero for >99% of inputs"
+        if float(z.abs().max()) == 0:
+            return "collapsed: the code is zero for every input"
+        if self.check_each_latent:
+            dead = [k for k in range(z.shape[1]) if float((z[:, k] == 0).float().mean()) > 0.99]
+            if dead:
+                return f"dead latent: dimension(s) {dead} are zero for >99% of inputs"
         return None

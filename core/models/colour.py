@@ -1,4 +1,133 @@
-"""(placeholder: being written)"""
+"""C2: convolutional denoisers for coloured noisy MNIST (core.colour_mnist), trained noisy -> clean.
+
+Encoder: four 3x3 stride-2 convs, 128/64/32/16 filters, ReLU: [N,3,28,28] -> 14 -> 7 -> 4 -> 2,
+so the code is 16x2x2 = 64 numbers. Decoder: the mirror image with transposed convs
+(16 -> 32 -> 64 -> 128 -> 3 channels, 2 -> 4 -> 7 -> 14 -> 28) and a sigmoid output.
+Every model takes the dataset's batch `loss(x_noisy, x_clean, y)`.
+"""
 from __future__ import annotations
 
-MODELS: dict = {}
+from dataclasses import dataclass
+
+import torch
+from torch import nn
+
+from ..train_config import TrainConfig
+from .base import Autoencoder
+
+ENC_FILTERS = (128, 64, 32, 16)
+# output_padding per decoder layer: 2->4, 4->7, 7->14, 14->28 with k=3, s=2, p=1.
+DEC_OUTPUT_PADDING = (1, 0, 1, 1)
+OUTPUT_BIAS = -2.0
+SNAPSHOT_DIGITS = (0, 2, 3, 5, 7, 9)  # "outputs at several epochs" (C4): first test image of each
+
+
+@dataclass
+class ColourAEConfig:
+    dropout: float = 0.0  # > 0: Dropout2d after every hidden block
+    batchnorm: bool = False  # BatchNorm2d after every hidden conv
+    variational: bool = False
+    latent_channels: int = 16  # the code is latent_channels x 2 x 2
+    kl_weight: float = 1.0
+
+
+def _block(conv, channels, cfg):
+    layers = [conv]
+    if cfg.batchnorm:
+        layers.append(nn.BatchNorm2d(channels))
+    layers.append(nn.ReLU(inplace=True))
+    if cfg.dropout > 0:
+        layers.append(nn.Dropout2d(cfg.dropout))
+    return layers
+
+
+class ColourAE(Autoencoder):
+    """Conv AE (optionally with Dropout + BatchNorm) used as a denoiser; `encode` gives [N, 64]."""
+
+    Config = ColourAEConfig
+
+    def __init__(self, cfg: ColourAEConfig = ColourAEConfig()):
+        super().__init__(cfg)
+        chans = (3, *ENC_FILTERS[:-1], cfg.latent_channels)
+        enc = []
+        for i in range(4):
+            conv = nn.Conv2d(chans[i], chans[i + 1], 3, stride=2, padding=1)
+            # The code layer is linear (no ReLU, BatchNorm or Dropout): with a ReLU there, seeds 0, 1
+            # and 2 all died in the first epoch (the same output for every input); a linear code
+            # cannot die, and it is what we embed.
+            enc += _block(conv, chans[i + 1], cfg) if i < 3 else [conv]
+        if cfg.variational:  # the last conv is replaced by two heads (mean, log-variance)
+            enc = enc[:-1]
+            self.mean_head = nn.Conv2d(chans[3], cfg.latent_channels, 3, stride=2, padding=1)
+            self.logvar_head = nn.Conv2d(chans[3], cfg.latent_channels, 3, stride=2, padding=1)
+        self.encoder = nn.Sequential(*enc)
+        dec_chans = chans[::-1]
+        dec = []
+        for i in range(4):
+            conv = nn.ConvTranspose2d(dec_chans[i], dec_chans[i + 1], 3, stride=2, padding=1,
+                                      output_padding=DEC_OUTPUT_PADDING[i])
+            dec += _block(conv, dec_chans[i + 1], cfg) if i < 3 else [conv, nn.Sigmoid()]
+        self.decoder = nn.Sequential(*dec)
+        # Start the output near the mostly black targets (sigmoid(-2) = 0.12, not 0.5): otherwise the
+        # first Adam steps chase the black background by silencing the decoder's ReLUs for good
+        # (measured: constant output within 30 batches even with the linear code).
+        nn.init.constant_(dec[-2].bias, OUTPUT_BIAS)
+
+    def _stats(self, x):
+        h = self.encoder(x)
+        if not self.cfg.variational:
+            return h, None
+        return self.mean_head(h), self.logvar_head(h).clamp(-10, 10)
+
+    def encode(self, x):  # [N,3,28,28] -> [N, 64] (VAE: the posterior mean)
+        return self._stats(x)[0].flatten(1)
+
+    def decode(self, z):  # [N, 64] -> [N,3,28,28]
+        return self.decoder(z.reshape(len(z), self.cfg.latent_channels, 2, 2))
+
+    def loss(self, x_noisy, x_clean, y=None):
+        mean, logvar = self._stats(x_noisy)
+        if self.cfg.variational and self.training:
+            z = mean + torch.randn_like(mean) * torch.exp(0.5 * logvar)
+        else:
+            z = mean  # eval: the posterior mean, so test metrics are deterministic
+        x_hat = self.decoder(z).float()
+        sq = (x_hat - x_clean) ** 2
+        mse = sq.mean()
+        logs = {"mse": mse.detach()}
+        if not self.cfg.variational:
+            logs["loss"] = mse.detach()
+            return mse, logs
+        # Per image: summed squared error (a Gaussian likelihood with fixed variance 1/2) + KL.
+        rec = sq.flatten(1).sum(1).mean()
+        kl = (-0.5 * (1 + logvar - mean.float() ** 2 - logvar.float().exp())).flatten(1).sum(1).mean()
+        loss = rec + self.cfg.kl_weight * kl
+        logs.update(loss=loss.detach(), kl=kl.detach())
+        return loss, logs
+
+    @torch.no_grad()
+    def snapshot(self, x_noisy, x_clean, y):
+        """Denoised outputs [6,3,28,28] of fixed test images: stored each epoch by the engine (C4)."""
+        idx = torch.stack([(y == d).nonzero()[0, 0] for d in SNAPSHOT_DIGITS])
+        was_training = self.training
+        self.eval()
+        out = self(x_noisy[idx].float().contiguous())
+        self.train(was_training)
+        return out.float().cpu()
+
+
+# Budget: all C and D models together must train in <= 7 CPU-minutes on 2 cores; the spec's
+# 20 epochs on 60,000 images would take ~100-200 s per epoch per model here (measured: 0.21-0.45 s
+# per batch of 128 on the shared machine), i.e. over an hour. So each model is trained for 4 epochs
+# on the fixed, seeded 10,000-image subset of core.colour_mnist (TRAIN_SUBSET; 40,000 image passes,
+# two thirds of one full-data epoch), plus the engine's 10,000-image test pass after each epoch.
+# Estimated alone on 2 cores from those per-batch timings: ~80-110 s per model (~5.5 min for C+D
+# together); the shipped runs took 900-1100 s each because they ran beside ~10 other busy processes.
+EPOCHS = 4
+_TRAIN = TrainConfig(epochs=EPOCHS, batch_size=128, lr=1e-3, weight_decay=1e-5, seed=0, dataset="colour_noisy")
+
+MODELS = {
+    "c_ae": (ColourAE, ColourAEConfig(), _TRAIN),
+    "c_ae_dropout": (ColourAE, ColourAEConfig(dropout=0.2, batchnorm=True), _TRAIN),
+    "c_vae": (ColourAE, ColourAEConfig(variational=True), _TRAIN),
+}

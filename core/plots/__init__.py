@@ -40,7 +40,7 @@ def image_rows(rows: dict, col_titles=None, scale: float = 1.0) -> plt.Figure:
             for side in ax.spines.values():
                 side.set_visible(False)
             if c < len(images):
-                ax.imshow(images[c], cmap="gray", vmin=0, vmax=1)
+                ax.imshow(images[c], cmap="gray" if images[c].ndim == 2 else None, vmin=0, vmax=1)
             if c == 0:
                 ax.set_ylabel(label, rotation=0, ha="right", va="center")
             if r == 0 and col_titles is not None:

@@ -1,0 +1,62 @@
+"""Milliseconds per image of each denoiser (ae, vae, map with its validated defaults), at batch 1
+and batch 64: the median over repeated runs, printed as a table.
+
+    python bench/denoise_speed.py [--repeats 7] [--threads N]
+
+Inputs are test images at noise 0.5 (the default figure level). Batch 1 is the demo's case (one
+drawing): MAP there is a few dozen decoder calls on (restarts) rows, so per-call overhead dominates.
+"""
+from __future__ import annotations
+
+import argparse
+import statistics
+import sys
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+import torch
+
+from core import data, denoise
+
+
+def time_call(fn, repeats: int) -> list[float]:
+    fn()  # warm-up: first calls pay for allocations and oneDNN kernel selection
+    times = []
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - t0)
+    return times
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--repeats", type=int, default=7)
+    parser.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's)")
+    args = parser.parse_args(argv)
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    torch.set_flush_denormal(True)
+    den = denoise.Denoisers.load()
+    x, _ = data.load_mnist("test")
+    noisy = data.add_noise(x[:64], 0.5, seed=data.NOISE_SEED)
+    print(f"torch threads {torch.get_num_threads()}; MAP: beta {denoise.beta_for(0.5):.3g} (noise 0.5), "
+          f"{denoise.DEFAULT_STEPS} L-BFGS iterations, {denoise.DEFAULT_RESTARTS} restarts; "
+          f"median of {args.repeats} runs")
+    print(f"{'method':8s} {'batch':>5s} {'ms/image':>10s} {'ms/call':>10s}")
+    one_image = {}
+    for method in denoise.METHODS:
+        for batch in (1, 64):
+            xb = noisy[:batch]
+            t = statistics.median(time_call(lambda: den(method, xb, noise_level=0.5), args.repeats))
+            if batch == 1:
+                one_image[method] = t
+            print(f"{method:8s} {batch:5d} {1000 * t / batch:10.2f} {1000 * t:10.1f}")
+    t_all = statistics.median(time_call(lambda: den.all(noisy[:1], noise_level=0.5), args.repeats))
+    print(f"all three for one image: {1000 * t_all:.1f} ms (median)")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,200 @@
+"""Part C analyses (C1-C4): denoising metrics, t-SNE of latents, interpolation, epoch snapshots.
+
+Expensive results (test-set outputs, t-SNE) are cached on disk under .cache/, keyed by the
+checkpoint's sha256 (`cached`), so a second execution of the chapter only reads small files.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+from pathlib import Path
+
+import torch
+
+from .. import checkpoints, metrics
+from ..data import PROJECT_ROOT
+from . import batched, encode
+
+CACHE_DIR = PROJECT_ROOT / ".cache"
+C_MODELS = {"c_ae": "conv AE", "c_ae_dropout": "conv AE + Dropout/BatchNorm", "c_vae": "conv VAE"}
+# reference key prefix of each model that has reference values (core.reference, C3)
+C3_KEYS = {"c_ae": "c3_ae", "c_ae_dropout": "c3_dropout"}
+TSNE_POINTS, TSNE_SEED, TSNE_ITER = 1500, 0, 500  # sized for the chapter's cold-run budget
+INTERPOLATION_DIGITS = (2, 7)  # the first test image of each; two classes that look different
+
+
+# --- the on-disk cache ------------------------------------------------------------------------
+
+def cache_key(ckpt_file: Path, params: dict | None = None) -> str:
+    """sha256 of the checkpoint file (first 16 hex) + a short hash of the analysis parameters."""
+    digest = checkpoints.sha256(ckpt_file)[:16]
+    p = hashlib.sha256(json.dumps(params or {}, sort_keys=True).encode()).hexdigest()[:8]
+    return f"{digest}-{p}"
+
+
+def cached(tag: str, ckpt_file: Path, compute, params: dict | None = None,
+           cache_dir: Path | None = None) -> dict:
+    """compute() -> {name: tensor/number}, stored as .cache/<tag>-<key>.pt and reused while the
+    checkpoint (and params) are unchanged; older entries of the same tag are removed."""
+    cache_dir = Path(cache_dir or CACHE_DIR)
+    ckpt_file = Path(ckpt_file)
+    if not ckpt_file.exists():
+        raise checkpoints.CheckpointError(f"{ckpt_file} does not exist; the analysis {tag!r} needs it. "
+                                          f"Train it with `{checkpoints.train_command(ckpt_file.stem)}`.")
+    target = cache_dir / f"{tag}-{cache_key(ckpt_file, params)}.pt"
+    if target.exists():
+        try:
+            return torch.load(target, map_location="cpu", weights_only=True)
+        except Exception:  # an unreadable cache entry is recomputed, never trusted
+            target.unlink(missing_ok=True)
+    result = compute()
+    checkpoints.save_file(result, target)
+    for stale in cache_dir.glob(f"{tag}-*.pt"):  # only this exact tag: "a-b" must not hit "a-b-c"
+        if stale != target and re.fullmatch(r"[0-9a-f]{16}-[0-9a-f]{8}", stale.name[len(tag) + 1:-3]):
+            stale.unlink(missing_ok=True)
+    return result
+
+
+# --- data and models --------------------------------------------------------------------------
+
+def test_set():
+    """(noisy, clean, y) of the coloured noisy test split (core.colour_mnist)."""
+    from ..colour_mnist import load_colour_noisy
+
+    return load_colour_noisy("test")
+
+
+def available(names=C_MODELS) -> list[str]:
+    return [n for n in names if checkpoints.path(n).exists()]
+
+
+def denoise(model, noisy: torch.Tensor) -> torch.Tensor:
+    return batched(model, noisy, batch_size=1000)
+
+
+# --- C3: SNR and MSE ---------------------------------------------------------------------------
+
+def denoising_metrics(name: str) -> dict:
+    """Mean per-image test MSE and SNR (dB) of `name`'s output vs the clean image (cached)."""
+    def compute():
+        noisy, clean, _ = test_set()
+        out = denoise(checkpoints.load(name), noisy)
+        return {"mse": float(metrics.mse(out, clean).mean()), "snr": float(metrics.snr(out, clean).mean())}
+
+    return cached(f"c3-metrics-{name}", checkpoints.path(name), compute)
+
+
+def noisy_input_metrics() -> dict:
+    """The same numbers for the noisy input itself: what 'doing nothing' scores."""
+    noisy, clean, _ = test_set()
+    return {"mse": float(metrics.mse(noisy, clean).mean()), "snr": float(metrics.snr(noisy, clean).mean())}
+
+
+def metrics_rows() -> list[dict]:
+    """C3 table: one row per trained model (+ the noisy input), with reference values beside."""
+    from ..reference import reference
+
+    base = noisy_input_metrics()
+    rows = [{"model": "noisy input (no model)", "SNR dB": base["snr"], "ref. SNR dB": "",
+             "MSE": base["mse"], "ref. MSE": ""}]
+    for name in available():
+        m, key = denoising_metrics(name), C3_KEYS.get(name)
+        rows.append({"model": f"{C_MODELS[name]} (`{name}`)", "SNR dB": m["snr"],
+                     "ref. SNR dB": reference(f"{key}_snr") if key else "—",
+                     "MSE": m["mse"], "ref. MSE": reference(f"{key}_mse") if key else "—"})
+    return rows
+
+
+def summary() -> dict:
+    """Our values for the C3 reference keys (models without a checkpoint are left out)."""
+    values = {}
+    for name, key in C3_KEYS.items():
+        if checkpoints.path(name).exists():
+            m = denoising_metrics(name)
+            values[f"{key}_snr"], values[f"{key}_mse"] = m["snr"], m["mse"]
+    return values
+
+
+# --- C4: snapshots, t-SNE, interpolation --------------------------------------------------------
+
+def snapshot_rows(name: str, epochs=None) -> dict:
+    """{row label: [6,3,28,28]}: noisy input, the output after each (or the chosen) epoch, clean target."""
+    from ..models.colour import SNAPSHOT_DIGITS
+
+    ckpt = checkpoints.load_checkpoint(name)
+    snaps = ckpt["snapshots"]
+    if not snaps:
+        raise ValueError(f"checkpoint {name} has no per-epoch snapshots; retrain it with the current code")
+    noisy, clean, y = test_set()
+    idx = torch.stack([(y == d).nonzero()[0, 0] for d in SNAPSHOT_DIGITS])
+    epochs = epochs or range(1, len(snaps) + 1)
+    rows = {"noisy": noisy[idx]}
+    rows.update({f"epoch {e}": snaps[e - 1] for e in epochs})
+    rows["clean"] = clean[idx]
+    return rows
+
+
+def tsne_subset(n: int = TSNE_POINTS, seed: int = TSNE_SEED) -> torch.Tensor:
+    """Fixed, seeded indices of the test images embedded by t-SNE."""
+    return torch.randperm(10_000, generator=torch.Generator().manual_seed(seed))[:n]
+
+
+def tsne(name: str, dims: int = 2, n: int = TSNE_POINTS, seed: int = TSNE_SEED) -> dict:
+    """t-SNE of `name`'s latent codes (VAE: means) of a fixed test subset: {"embedding", "labels"}."""
+    def compute():
+        from sklearn.manifold import TSNE
+
+        noisy, _, y = test_set()
+        idx = tsne_subset(n, seed)
+        z = encode(checkpoints.load(name), noisy[idx]).numpy()
+        emb = TSNE(n_components=dims, perplexity=30, init="pca", max_iter=TSNE_ITER,
+                   random_state=seed).fit_transform(z)
+        return {"embedding": torch.tensor(emb, dtype=torch.float32), "labels": y[idx]}
+
+    return cached(f"c4-tsne{dims}d-{name}", checkpoints.path(name), compute, {"n": n, "seed": seed, "iter": TSNE_ITER})
+
+
+def interpolation(names=None, digits=INTERPOLATION_DIGITS, steps: int = 9) -> dict:
+    """{row label: [steps,3,28,28]}: decoded linear interpolations between the codes of the first
+    test images of two digits, per model, and a plain pixel cross-fade of the clean images."""
+    noisy, clean, y = test_set()
+    ia, ib = (int((y == d).nonzero()[0, 0]) for d in digits)
+    t = torch.linspace(0, 1, steps)[:, None]
+    rows = {}
+    for name in names or available():
+        model = checkpoints.load(name)
+        with torch.inference_mode():
+            za, zb = model.encode(noisy[[ia, ib]])  # [2, 64]
+            rows[name] = model.decode((1 - t) * za + t * zb)
+    rows["pixel fade"] = (1 - t[:, :, None, None]) * clean[ia] + t[:, :, None, None] * clean[ib]
+    return rows
+
+
+def epoch_rows(names=None) -> dict:
+    """Noisy input, each model's output after its first and last epoch, clean target: {label: [6,...]}."""
+    rows = {}
+    for name in names or available():
+        r = snapshot_rows(name)
+        if not rows:
+            rows["noisy"] = r["noisy"]
+        epochs = [k for k in r if k.startswith("epoch")]
+        for k in (epochs[0], epochs[-1]):
+            rows[f"{name}, {k}"] = r[k]
+        clean = r["clean"]
+    rows["clean"] = clean
+    return rows
+
+
+def histories(names=None) -> dict:
+    """{model title: training history} for the curves of C2."""
+    return {C_MODELS[n]: checkpoints.load_checkpoint(n)["history"] for n in names or available()}
+
+
+def tsne_all(dims: int = 2, names=None) -> dict:
+    """{model title: (embedding, labels)} of every trained C model."""
+    out = {}
+    for name in names or available():
+        t = tsne(name, dims)
+        out[C_MODELS[name]] = (t["embedding"], t["labels"])
+    return out

@@ -1,0 +1,70 @@
+"""C1: coloured noisy MNIST, generated deterministically from the real MNIST tensors.
+
+Colour scheme: every image gets ONE stroke colour, a fully saturated, full-brightness hue
+(HSV with h ~ U[0, 1), s = 1, v = 1) drawn from a generator seeded per split (COLOUR_SEED);
+the clean image is the grey digit times that RGB colour, so the background stays black and the
+stroke keeps MNIST's anti-aliased intensity. The noisy image adds Gaussian noise of standard
+deviation NOISE_LEVEL independently to every channel of every pixel, then clips to [0, 1]
+(the project's "noise level s" convention with s = 0.5, its default level, drawn from NOISE_SEED).
+
+The training split is a fixed, seeded subset of TRAIN_SUBSET of the 60,000 training images: the
+conv models of part C must all train within the project's CPU budget (see core/models/colour.py).
+The test split is all 10,000 test images. Both are built once per process and kept in memory.
+"""
+from __future__ import annotations
+
+import functools
+
+import torch
+
+from . import data
+
+NOISE_LEVEL = 0.5
+COLOUR_SEED = {"train": 101, "test": 102}
+NOISE_SEED = {"train": 201, "test": 202}
+SUBSET_SEED = 301
+TRAIN_SUBSET = 10_000  # of the 60,000 training images; None would use all of them
+
+
+def hsv_colours(n: int, seed: int) -> torch.Tensor:
+    """n saturated RGB colours [n, 3] in [0, 1]: hue uniform, saturation and value 1."""
+    hue = torch.rand(n, generator=torch.Generator().manual_seed(seed))
+    h6 = hue[:, None] * 6
+    # Piecewise-linear HSV -> RGB for s = v = 1: each channel is a clipped triangle over the hue.
+    rgb = torch.cat([(h6 - 3).abs() - 1, 2 - (h6 - 2).abs(), 2 - (h6 - 4).abs()], dim=1)
+    return rgb.clamp_(0, 1)
+
+
+def colourise(x: torch.Tensor, colours: torch.Tensor) -> torch.Tensor:
+    """Grey digits [N,1,H,W] times one RGB colour per image [N,3] -> [N,3,H,W]."""
+    if x.ndim != 4 or x.shape[1] != 1 or colours.shape != (len(x), 3):
+        raise ValueError(f"need x [N,1,H,W] and colours [N,3], got {tuple(x.shape)} and {tuple(colours.shape)}")
+    return x * colours[:, :, None, None]
+
+
+def train_subset_indices(n_total: int = 60_000, n: int | None = TRAIN_SUBSET) -> torch.Tensor:
+    """The fixed training subset (sorted indices into the MNIST training split)."""
+    if n is None or n >= n_total:
+        return torch.arange(n_total)
+    return torch.randperm(n_total, generator=torch.Generator().manual_seed(SUBSET_SEED))[:n].sort().values
+
+
+def make_colour_noisy(x: torch.Tensor, y: torch.Tensor, split: str):
+    """(noisy, clean, y) from grey MNIST tensors, with the split's colour and noise seeds."""
+    if split not in COLOUR_SEED:
+        raise ValueError(f"split must be 'train' or 'test', not {split!r}")
+    clean = colourise(x, hsv_colours(len(x), COLOUR_SEED[split]))
+    noisy = data.add_noise(clean, NOISE_LEVEL, seed=NOISE_SEED[split])
+    return noisy, clean, y
+
+
+@functools.lru_cache(maxsize=None)
+def load_colour_noisy(split: str = "train"):
+    """(x_noisy [N,3,28,28], x_clean [N,3,28,28], y [N]) for 'train' (the fixed subset) or 'test'."""
+    if split not in COLOUR_SEED:
+        raise ValueError(f"split must be 'train' or 'test', not {split!r}")
+    x, y = data.load_mnist(split)
+    if split == "train":
+        idx = train_subset_indices(len(x))
+        x, y = x[idx], y[idx]
+    return make_colour_noisy(x, y, split)

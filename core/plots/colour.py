@@ -1,0 +1,74 @@
+"""Part C figures: curves of the three denoisers, t-SNE maps (2-D matplotlib, 3-D plotly/matplotlib)."""
+from __future__ import annotations
+
+import matplotlib.pyplot as plt
+import numpy as np
+import torch
+
+from . import DIGIT_COLORS, latent_scatter
+
+
+def _np(t):
+    return t.detach().cpu().numpy() if isinstance(t, torch.Tensor) else np.asarray(t)
+
+
+def denoiser_curves(histories: dict, key: str = "mse") -> plt.Figure:
+    """One panel per model ({title: history}): train (solid) and test (dashed) `key` per epoch."""
+    fig, axes = plt.subplots(1, len(histories), figsize=(3.6 * len(histories), 3.0), squeeze=False,
+                             sharey=True)
+    for ax, (title, history) in zip(axes[0], histories.items()):
+        for split, ls in (("train", "-"), ("test", "--")):
+            values = history[split].get(key, [])
+            ax.plot(range(1, len(values) + 1), values, ls, marker="o", ms=3, label=split)
+        ax.set_title(title), ax.set_xlabel("epoch")
+        ax.xaxis.set_major_locator(plt.MaxNLocator(integer=True))
+        ax.legend()
+    axes[0, 0].set_ylabel(f"{key} (vs clean)")
+    fig.tight_layout()
+    return fig
+
+
+def tsne_maps(embeddings: dict, s: float = 3) -> plt.Figure:
+    """Side-by-side 2-D t-SNE maps ({title: (embedding [n,2], labels [n])}), coloured by digit."""
+    fig, axes = plt.subplots(1, len(embeddings), figsize=(4.0 * len(embeddings) + 0.8, 3.9), squeeze=False)
+    for i, (ax, (title, (emb, labels))) in enumerate(zip(axes[0], embeddings.items())):
+        latent_scatter(emb, labels, ax=ax, s=s, alpha=0.7, title=title)
+        ax.set_xlabel("t-SNE 1"), ax.set_ylabel("t-SNE 2" if i == 0 else "")
+        ax.set_xticks([]), ax.set_yticks([])
+        if i < len(embeddings) - 1:
+            ax.get_legend().remove()
+    fig.tight_layout()
+    return fig
+
+
+def tsne_3d_static(emb, labels, title: str = "", elev: float = 20, azim: float = 45) -> plt.Figure:
+    """A fixed matplotlib view of a 3-D t-SNE embedding (the fallback of `tsne_3d_interactive`)."""
+    emb, labels = _np(emb), _np(labels)
+    fig = plt.figure(figsize=(6, 5.2))
+    ax = fig.add_subplot(projection="3d")
+    for d in range(10):
+        p = emb[labels == d]
+        ax.scatter(p[:, 0], p[:, 1], p[:, 2], s=3, color=DIGIT_COLORS(d), label=str(d), depthshade=False)
+    ax.view_init(elev=elev, azim=azim)
+    ax.set_xticklabels([]), ax.set_yticklabels([]), ax.set_zticklabels([])
+    ax.legend(title="digit", markerscale=4, loc="center left", bbox_to_anchor=(1.02, 0.5))
+    if title:
+        ax.set_title(title)
+    return fig
+
+
+def tsne_3d_interactive(emb, labels, title: str = ""):
+    """A rotatable plotly 3-D scatter (one trace per digit, same colours as the 2-D maps)."""
+    import plotly.graph_objects as go
+
+    emb, labels = _np(emb), _np(labels)
+    fig = go.Figure()
+    for d in range(10):
+        p = emb[labels == d]
+        r, g, b, _ = (np.array(DIGIT_COLORS(d)) * 255).astype(int)
+        fig.add_trace(go.Scatter3d(x=p[:, 0], y=p[:, 1], z=p[:, 2], mode="markers", name=str(d),
+                                   marker=dict(size=2, color=f"rgb({r},{g},{b})")))
+    fig.update_layout(title=title or None, height=520, margin=dict(l=0, r=0, t=30 if title else 0, b=0),
+                      legend=dict(title="digit", itemsizing="constant"),
+                      scene=dict(xaxis_title="t-SNE 1", yaxis_title="t-SNE 2", zaxis_title="t-SNE 3"))
+    return fig

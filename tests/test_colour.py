@@ -1,0 +1,130 @@
+"""C1-C4: the coloured noisy dataset, the three conv denoisers, the on-disk analysis cache."""
+import pytest
+import torch
+
+from core import checkpoints, colour_mnist as cm
+from core.analysis import colour as ca
+from core.models import REGISTRY, build
+
+
+def _digits(n=6, seed=0):
+    gen = torch.Generator().manual_seed(seed)
+    x = torch.zeros(n, 1, 28, 28)
+    x[:, :, 8:20, 10:18] = torch.rand(n, 1, 12, 8, generator=gen)  # a "stroke" on black
+    return x, torch.arange(n) % 10
+
+
+# --- C1 data -------------------------------------------------------------------------------------
+
+def test_colours_are_saturated_and_seeded():
+    c = cm.hsv_colours(500, seed=3)
+    assert c.shape == (500, 3) and c.min() >= 0 and c.max() <= 1
+    assert torch.allclose(c.max(1).values, torch.ones(500))  # v = 1: the brightest channel is 1
+    assert torch.allclose(c.min(1).values, torch.zeros(500))  # s = 1: the darkest channel is 0
+    assert torch.equal(c, cm.hsv_colours(500, seed=3)) and not torch.equal(c, cm.hsv_colours(500, seed=4))
+
+
+def test_colour_noisy_pairs_are_deterministic_with_black_background():
+    x, y = _digits()
+    noisy, clean, y2 = cm.make_colour_noisy(x, y, "test")
+    noisy_b, clean_b, _ = cm.make_colour_noisy(x, y, "test")
+    assert noisy.shape == clean.shape == (6, 3, 28, 28) and torch.equal(y, y2)
+    assert torch.equal(noisy, noisy_b) and torch.equal(clean, clean_b)
+    assert clean[:, :, :8].abs().max() == 0  # background stays black
+    assert torch.allclose(clean.max(1, keepdim=True).values, x)  # the brightest channel is the stroke
+    assert noisy.min() >= 0 and noisy.max() <= 1 and (noisy - clean).abs().mean() > 0.1
+    other, _, _ = cm.make_colour_noisy(x, y, "train")
+    assert not torch.equal(other, noisy)  # splits use their own seeds
+
+
+def test_bad_inputs_are_rejected():
+    with pytest.raises(ValueError, match="split"):
+        cm.make_colour_noisy(*_digits(), "valid")
+    with pytest.raises(ValueError, match="colours"):
+        cm.colourise(torch.zeros(2, 3, 28, 28), torch.zeros(2, 3))
+
+
+def test_training_subset_is_fixed_sorted_and_unique():
+    a, b = cm.train_subset_indices(), cm.train_subset_indices()
+    assert torch.equal(a, b) and len(a) == cm.TRAIN_SUBSET and len(a.unique()) == len(a)
+    assert torch.all(a[1:] > a[:-1]) and a.max() < 60_000
+    assert torch.equal(cm.train_subset_indices(100, None), torch.arange(100))
+
+
+# --- C2 models -----------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("name", ["c_ae", "c_ae_dropout", "c_vae"])
+def test_colour_models_shapes_loss_and_snapshot(name):
+    model = build(name)
+    assert REGISTRY[name][2].dataset == "colour_noisy"
+    x, y = _digits(8)
+    noisy, clean, y = cm.make_colour_noisy(x, y, "test")
+    z = model.encode(noisy)
+    assert z.shape == (8, 64)
+    out = model.decode(z)
+    assert out.shape == (8, 3, 28, 28) and out.min() >= 0 and out.max() <= 1
+    loss, logs = model.loss(noisy, clean, y)
+    assert torch.isfinite(loss) and {"loss", "mse"} <= set(logs)
+    loss.backward()
+    assert all(p.grad is not None for p in model.parameters())
+    model.train()
+    snap = model.snapshot(torch.cat([noisy] * 2), torch.cat([clean] * 2), torch.arange(16) % 10)
+    assert snap.shape == (6, 3, 28, 28) and model.training  # the mode is restored
+
+
+def test_denoiser_learns_a_little():
+    torch.manual_seed(0)
+    model = build("c_ae")
+    noisy, clean, y = cm.make_colour_noisy(*_digits(32), "train")
+    opt = torch.optim.Adam(model.parameters(), 1e-3)
+    first = float(model.loss(noisy, clean)[0].detach())
+    for _ in range(15):
+        loss, _ = model.loss(noisy, clean)
+        opt.zero_grad(), loss.backward(), opt.step()
+    assert float(loss.detach()) < first
+
+
+# --- the analysis cache --------------------------------------------------------------------------
+
+def test_cache_is_reused_and_invalidated_when_the_checkpoint_changes(tmp_path):
+    ckpt = tmp_path / "m.pt"
+    ckpt.write_bytes(b"weights v1")
+    calls = []
+
+    def compute():
+        calls.append(1)
+        return {"value": torch.tensor([float(len(calls))])}
+
+    first = ca.cached("demo", ckpt, compute, cache_dir=tmp_path / "cache")
+    again = ca.cached("demo", ckpt, compute, cache_dir=tmp_path / "cache")
+    assert len(calls) == 1 and torch.equal(first["value"], again["value"])
+    ckpt.write_bytes(b"weights v2")  # a retrained checkpoint: another hash
+    new = ca.cached("demo", ckpt, compute, cache_dir=tmp_path / "cache")
+    assert len(calls) == 2 and float(new["value"]) == 2
+    assert len(list((tmp_path / "cache").glob("demo-*.pt"))) == 1  # the stale entry is gone
+    ca.cached("demo", ckpt, compute, params={"n": 5}, cache_dir=tmp_path / "cache")
+    assert len(calls) == 3  # other parameters, another entry
+    ca.cached("demo-other", ckpt, compute, cache_dir=tmp_path / "cache")
+    assert len(list((tmp_path / "cache").glob("demo-*.pt"))) == 2  # another tag's entry is kept
+
+
+def test_cache_needs_an_existing_checkpoint(tmp_path):
+    with pytest.raises(checkpoints.CheckpointError, match="does not exist"):
+        ca.cached("demo", tmp_path / "missing.pt", dict, cache_dir=tmp_path)
+
+
+# --- real data and shipped weights ---------------------------------------------------------------
+
+def test_real_test_split_is_coloured_mnist(mnist):
+    noisy, clean, y = cm.load_colour_noisy("test")
+    x, labels = mnist["test"]
+    assert noisy.shape == clean.shape == (10_000, 3, 28, 28) and torch.equal(y, labels)
+    assert torch.allclose(clean.max(1, keepdim=True).values, x, atol=1e-6)
+
+
+@pytest.mark.skipif(not checkpoints.path("c_ae").exists(), reason="checkpoints/c_ae.pt not trained")
+def test_shipped_denoiser_beats_the_noisy_input(mnist):
+    noisy_score = ca.noisy_input_metrics()
+    ours = ca.denoising_metrics("c_ae")
+    assert ours["mse"] < noisy_score["mse"] and ours["snr"] > noisy_score["snr"]
+    assert len(checkpoints.load_checkpoint("c_ae")["snapshots"]) == REGISTRY["c_ae"][2].epochs
