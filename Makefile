@@ -40,6 +40,8 @@ report: $(STAMP)
 
 bench: data
 	$(PY) bench/train_speed.py
+	$(PY) bench/denoise_speed.py
+	$(PY) bench/demo_latency.py
 	$(PY) bench/report_time.py
 
 clean-venv:

@@ -9,7 +9,7 @@ from __future__ import annotations
 REFERENCE: dict[str, tuple[str, str, float, str]] = {
     **{f"a3_knn_acc_{d}": ("A3", f"latent 1-NN accuracy, digit {d}", v, "%")
        for d, v in enumerate([81, 82, 34, 45, 41, 26, 36, 35, 20, 28])},
-    "a3_knn_mean": ("A3", "latent 1-NN accuracy, mean", 42.7, "%"),
+    "a3_knn_mean": ("A3", "latent 1-NN accuracy, unweighted mean over digits", 42.7, "%"),
     "a4_test_accuracy": ("A4", "encoder-as-classifier test accuracy", 97.8, "%"),
     "b1_pca30_mse": ("B1", "PCA (30 components) test MSE", 0.0593, ""),
     "b1_ae_mse": ("B1", "autoencoder test MSE", 0.00723, ""),

@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import torch
 
+from .. import checkpoints
+
 
 @torch.inference_mode()
 def batched(fn, x: torch.Tensor, batch_size: int = 2000) -> torch.Tensor:
@@ -51,3 +53,26 @@ def grid_points(bounds, n: int = 15) -> torch.Tensor:
 def decode_grid(model, bounds, n: int = 15) -> torch.Tensor:
     """Decoded images [n*n, 1, 28, 28] at `grid_points(bounds, n)`."""
     return batched(model.decode, grid_points(bounds, n))
+
+
+def checkpoint_sha(name: str) -> str:
+    """sha256 of checkpoints/<name>.pt: the key of every cache derived from that model."""
+    target = checkpoints.path(name)
+    if not target.exists():
+        raise checkpoints.CheckpointError(f"{target} does not exist. Train it with "
+                                          f"`{checkpoints.train_command(name)}`.")
+    return checkpoints.sha256(target)
+
+
+def cached(key: str, compute, directory) -> dict:
+    """`compute()` (a dict of tensors/numbers), stored once as <directory>/<key>.pt, atomically.
+    Keys carry the checkpoint hashes they depend on, so retrained weights never hit a stale entry."""
+    target = directory / f"{key}.pt"
+    if target.exists():
+        try:
+            return torch.load(target, map_location="cpu", weights_only=True)
+        except Exception:  # a damaged cache is recomputed, never trusted
+            target.unlink(missing_ok=True)
+    value = compute()
+    checkpoints.save_file(value, target)
+    return value

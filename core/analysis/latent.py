@@ -11,6 +11,7 @@ import torch
 
 from .. import checkpoints, data, metrics
 from ..data import PROJECT_ROOT
+import core.analysis as analysis
 from . import batched, decode_grid, latent_bounds
 
 AE = "spec_ae"
@@ -28,24 +29,11 @@ PIXEL_SEED = 0
 # --- caching -----------------------------------------------------------------------------------
 
 def checkpoint_sha(name: str) -> str:
-    target = checkpoints.path(name)
-    if not target.exists():
-        raise checkpoints.CheckpointError(f"{target} does not exist. Train it with "
-                                          f"`{checkpoints.train_command(name)}`.")
-    return checkpoints.sha256(target)
+    return analysis.checkpoint_sha(name)
 
 
 def cached(key: str, compute, directory=None) -> dict:
-    """`compute()` (a dict of tensors/numbers), stored once as .cache/latent/<key>.pt."""
-    target = (directory or CACHE_DIR) / f"{key}.pt"
-    if target.exists():
-        try:
-            return torch.load(target, map_location="cpu", weights_only=True)
-        except Exception:  # a damaged cache is recomputed, never trusted
-            target.unlink(missing_ok=True)
-    value = compute()
-    checkpoints.save_file(value, target)
-    return value
+    return analysis.cached(key, compute, directory or CACHE_DIR)
 
 
 def _fast(model):

@@ -19,6 +19,7 @@ from scipy import ndimage
 
 from .. import checkpoints, data, denoise, metrics
 from ..data import PROJECT_ROOT
+import core.analysis as analysis
 from . import batched, decode_grid, encode, latent_bounds
 
 CACHE_DIR = PROJECT_ROOT / ".cache" / "vae"
@@ -41,23 +42,11 @@ NLL_N, NLL_K = 1000, 256  # importance samples per image for the IW bound
 # --- caching -------------------------------------------------------------------------------------
 
 def sha(name: str) -> str:
-    target = checkpoints.path(name)
-    if not target.exists():
-        raise checkpoints.CheckpointError(f"{target} does not exist. Train it with "
-                                          f"`{checkpoints.train_command(name)}`.")
-    return checkpoints.sha256(target)[:16]
+    return analysis.checkpoint_sha(name)[:16]
 
 
 def cached(key: str, compute) -> dict:
-    target = CACHE_DIR / f"{key}.pt"
-    if target.exists():
-        try:
-            return torch.load(target, map_location="cpu", weights_only=True)
-        except Exception:  # a damaged cache is recomputed, never trusted
-            target.unlink(missing_ok=True)
-    value = compute()
-    checkpoints.save_file(value, target)
-    return value
+    return analysis.cached(key, compute, CACHE_DIR)
 
 
 def subset(split: str, n: int, seed: int):
