@@ -19,17 +19,20 @@ def style() -> None:
     })
 
 
-def _to_numpy_images(x) -> np.ndarray:
+def _to_numpy_images(x, clip: bool = True) -> np.ndarray:
     """[N,1,H,W] / [N,3,H,W] / [N,H,W] tensor or array -> [N,H,W] or [N,H,W,3] numpy."""
     x = x.detach().float().cpu().numpy() if isinstance(x, torch.Tensor) else np.asarray(x, dtype=float)
     if x.ndim == 4:
         x = x[:, 0] if x.shape[1] == 1 else x.transpose(0, 2, 3, 1)
-    return np.clip(x, 0, 1)
+    return np.clip(x, 0, 1) if clip else x
 
 
-def image_rows(rows: dict, col_titles=None, scale: float = 1.0) -> plt.Figure:
-    """One row of images per entry of `rows` ({row label: [N,...] images}), N columns."""
-    rows = {k: _to_numpy_images(v) for k, v in rows.items()}
+def image_rows(rows: dict, col_titles=None, scale: float = 1.0, autoscale: bool = False) -> plt.Figure:
+    """One row of images per entry of `rows` ({row label: [N,...] images}), N columns.
+
+    autoscale: min-max scale every image on its own (so values outside [0, 1], like PCA's,
+    become visible) and write its value range under it."""
+    rows = {k: _to_numpy_images(v, clip=not autoscale) for k, v in rows.items()}
     n = max(len(v) for v in rows.values())
     fig, axes = plt.subplots(len(rows), n, figsize=(scale * 0.9 * n + 1, scale * 0.95 * len(rows)),
                              squeeze=False)
@@ -40,7 +43,11 @@ def image_rows(rows: dict, col_titles=None, scale: float = 1.0) -> plt.Figure:
             for side in ax.spines.values():
                 side.set_visible(False)
             if c < len(images):
-                ax.imshow(images[c], cmap="gray" if images[c].ndim == 2 else None, vmin=0, vmax=1)
+                img = images[c]
+                lo, hi = (img.min(), img.max()) if autoscale else (0, 1)
+                ax.imshow(img, cmap="gray" if img.ndim == 2 else None, vmin=lo, vmax=hi)
+                if autoscale:
+                    ax.set_xlabel(f"[{lo:.2f}, {hi:.2f}]", fontsize=6)
             if c == 0:
                 ax.set_ylabel(label, rotation=0, ha="right", va="center")
             if r == 0 and col_titles is not None:

@@ -5,6 +5,8 @@ import matplotlib.pyplot as plt
 import numpy as np
 import torch
 
+from . import image_rows
+
 
 def _np(x) -> np.ndarray:
     return x.detach().float().cpu().numpy() if isinstance(x, torch.Tensor) else np.asarray(x, dtype=float)
@@ -35,25 +37,9 @@ def pca_curve(ks, mse, marks: dict, reference: dict | None = None) -> plt.Figure
 
 
 def scaled_rows(rows: dict, col_titles=None) -> plt.Figure:
-    """Like plots.image_rows, but every image min-max scaled on its own (so out-of-[0,1] values,
-    like PCA's, become visible) with its value range written under it."""
-    rows = {k: _np(v).reshape(len(v), 28, 28) for k, v in rows.items()}
-    n = max(len(v) for v in rows.values())
-    fig, axes = plt.subplots(len(rows), n, figsize=(0.9 * n + 1, 1.15 * len(rows)), squeeze=False)
-    for r, (label, images) in enumerate(rows.items()):
-        for c in range(n):
-            ax = axes[r, c]
-            _blank(ax)
-            if c < len(images):
-                img = images[c]
-                ax.imshow(img, cmap="gray", vmin=img.min(), vmax=img.max())
-                ax.set_xlabel(f"[{img.min():.2f}, {img.max():.2f}]", fontsize=6)
-            if c == 0:
-                ax.set_ylabel(label, rotation=0, ha="right", va="center")
-            if r == 0 and col_titles is not None:
-                ax.set_title(str(col_titles[c]))
-    fig.tight_layout(pad=0.3)
-    return fig
+    """plots.image_rows with every image min-max scaled on its own (PCA outputs leave [0, 1])."""
+    return image_rows({k: _np(v).reshape(len(v), 28, 28) for k, v in rows.items()}, col_titles,
+                      autoscale=True)
 
 
 def mosaic_rows(rows: dict, col_titles=None, gap: int = 2) -> plt.Figure:
