@@ -1,10 +1,11 @@
 """Milliseconds per image of each denoiser (ae, vae, map with its validated defaults), at batch 1
 and batch 64: the median over repeated runs, printed as a table.
 
-    python bench/denoise_speed.py [--repeats 7] [--threads N]
+    python bench/denoise_speed.py [--repeats 7] [--threads N] [--sweep]
 
 Inputs are test images at noise 0.5 (the default figure level). Batch 1 is the demo's case (one
 drawing): MAP there is a few dozen decoder calls on (restarts) rows, so per-call overhead dominates.
+--sweep adds MAP on one image for several (steps, restarts): the cost per step for 1 to 8 restarts.
 """
 from __future__ import annotations
 
@@ -35,6 +36,7 @@ def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeats", type=int, default=7)
     parser.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's)")
+    parser.add_argument("--sweep", action="store_true", help="MAP on one image over steps x restarts")
     args = parser.parse_args(argv)
     if args.threads:
         torch.set_num_threads(args.threads)
@@ -56,6 +58,16 @@ def main(argv=None):
             print(f"{method:8s} {batch:5d} {1000 * t / batch:10.2f} {1000 * t:10.1f}")
     t_all = statistics.median(time_call(lambda: den.all(noisy[:1], noise_level=0.5), args.repeats))
     print(f"all three for one image: {1000 * t_all:.1f} ms (median)")
+    if args.sweep:
+        print("MAP on one image, ms per call (ms per L-BFGS step):")
+        print(f"{'steps':>6s} " + " ".join(f"{f'{r} restarts':>18s}" for r in (1, 2, 4, 8)))
+        for steps in (10, 20, 30, 50):
+            cells = []
+            for restarts in (1, 2, 4, 8):
+                t = statistics.median(time_call(lambda: den("map", noisy[:1], noise_level=0.5, steps=steps,
+                                                              restarts=restarts), args.repeats))
+                cells.append(f"{1000 * t:8.1f} ({1000 * t / steps:5.2f})")
+            print(f"{steps:6d} " + " ".join(f"{c:>18s}" for c in cells))
 
 
 if __name__ == "__main__":

@@ -41,6 +41,8 @@ AE_NAME, VAE_NAME = "spec_ae", "vae16"
 
 # Used only until the validation study has written DEFAULTS_FILE (then these are replaced).
 DEFAULT_BETA, DEFAULT_STEPS, DEFAULT_RESTARTS = 1.0, 30, 4
+# For one image at a time (the demo), where latency follows the steps, not steps x restarts.
+SINGLE_STEPS, SINGLE_RESTARTS = 20, 8
 BETA_BY_NOISE: dict[float, float] = {}
 BETA_BY_NOISE_CLIP: dict[float, float] = {}  # for clip_aware=True (see expected_clipped)
 
@@ -53,13 +55,17 @@ def _read_defaults(target: Path = DEFAULTS_FILE) -> dict | None:
 
 
 def reload_defaults(target: Path | None = None) -> dict | None:
-    """Set DEFAULT_BETA/STEPS/RESTARTS and BETA_BY_NOISE from the defaults file (if present)."""
+    """Set DEFAULT_BETA/STEPS/RESTARTS, SINGLE_STEPS/RESTARTS and BETA_BY_NOISE from the defaults
+    file (if present)."""
     global DEFAULT_BETA, DEFAULT_STEPS, DEFAULT_RESTARTS, BETA_BY_NOISE, BETA_BY_NOISE_CLIP
+    global SINGLE_STEPS, SINGLE_RESTARTS
     saved = _read_defaults(target or DEFAULTS_FILE)
     if saved:
         DEFAULT_BETA = float(saved["beta"])
         DEFAULT_STEPS = int(saved["steps"])
         DEFAULT_RESTARTS = int(saved["restarts"])
+        single = saved.get("single_image") or {"steps": DEFAULT_STEPS, "restarts": DEFAULT_RESTARTS}
+        SINGLE_STEPS, SINGLE_RESTARTS = int(single["steps"]), int(single["restarts"])
         BETA_BY_NOISE = {float(k): float(v) for k, v in saved.get("beta_by_noise", {}).items()}
         BETA_BY_NOISE_CLIP = {float(k): float(v) for k, v in saved.get("beta_by_noise_clip", {}).items()}
     return saved

@@ -6,6 +6,7 @@ to prove every chapter runs: cells execute with the working directory at the pro
 """
 from __future__ import annotations
 
+import ast
 import os
 import re
 import time
@@ -16,6 +17,7 @@ from .data import PROJECT_ROOT
 
 CELL = re.compile(r"^```\{python\}[^\n]*\n(.*?)^```\s*$", re.S | re.M)
 INLINE = re.compile(r"`\{python\}\s+([^`]+)`")
+OPTION = re.compile(r"#\|\s*([\w-]+):\s*(.*)")
 REPORT_DIR = PROJECT_ROOT / "report"
 
 
@@ -24,6 +26,12 @@ class Cell:
     index: int
     line: int
     source: str
+
+    @property
+    def options(self) -> dict[str, str]:
+        """The cell's `#| key: value` options (label, fig-cap, include, ...), values unparsed."""
+        found = (OPTION.match(line) for line in self.source.splitlines())
+        return {m.group(1): m.group(2).strip() for m in found if m}
 
 
 class ChapterError(RuntimeError):
@@ -43,8 +51,30 @@ def chapters() -> list[Path]:
     return sorted(REPORT_DIR.glob("*.qmd"))
 
 
+def _run_cell(code, filename: str, namespace: dict):
+    """exec the cell; like Jupyter, the value of a final bare expression is returned (what Quarto
+    would display under the cell), else None."""
+    tree = ast.parse(code, filename)
+    last = tree.body.pop() if tree.body and isinstance(tree.body[-1], ast.Expr) else None
+    exec(compile(tree, filename, "exec"), namespace)
+    if last is not None:
+        return eval(compile(ast.Expression(last.value), filename, "eval"), namespace)
+
+
+def displayed_kind(value, open_figures: int) -> str | None:
+    """"figure" for a matplotlib/plotly figure (or pyplot figures left open), "table" for a
+    Markdown table or DataFrame, else None: what a label and caption must accompany."""
+    kind = type(value).__module__.split(".")[0], type(value).__name__
+    if open_figures or kind in {("matplotlib", "Figure"), ("plotly", "Figure")}:
+        return "figure"
+    if kind == ("pandas", "DataFrame") or (kind[1] == "Markdown" and str(getattr(value, "data", "")).startswith("|")):
+        return "table"
+    return None
+
+
 def run_chapter(qmd: Path | str) -> dict:
-    """Run all cells then all inline expressions of `qmd`; returns seconds per cell and the namespace."""
+    """Run all cells then all inline expressions of `qmd`. Returns seconds per cell, what each cell
+    displays (`displayed_kind`, None for nothing to caption), and the namespace."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -53,14 +83,15 @@ def run_chapter(qmd: Path | str) -> dict:
     qmd = Path(qmd)
     text = qmd.read_text()
     namespace = {"__name__": "__main__"}
-    timings = []
+    timings, kinds = [], []
     cwd = os.getcwd()
     os.chdir(PROJECT_ROOT)
     try:
         for cell in cells(text):
             t0 = time.perf_counter()
             try:
-                exec(compile(cell.source, f"{qmd.name}:cell{cell.index}(line {cell.line})", "exec"), namespace)
+                value = _run_cell(cell.source, f"{qmd.name}:cell{cell.index}(line {cell.line})", namespace)
+                kinds.append(displayed_kind(value, len(plt.get_fignums())))
             except Exception as exc:
                 raise ChapterError(f"{qmd.name}, cell {cell.index} (line {cell.line}) failed: "
                                    f"{type(exc).__name__}: {exc}") from exc
@@ -74,4 +105,4 @@ def run_chapter(qmd: Path | str) -> dict:
                 raise ChapterError(f"{qmd.name}: inline `{{python}} {expr}` failed: {exc}") from exc
     finally:
         os.chdir(cwd)
-    return {"seconds": timings, "namespace": namespace}
+    return {"seconds": timings, "displays": kinds, "namespace": namespace}

@@ -14,6 +14,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import functools
+import math
 import sys
 import tempfile
 import time
@@ -69,16 +70,29 @@ def _append(history: dict, logs: dict) -> None:
         history.setdefault(k, []).append(float(v))
 
 
+def learning_rate(tcfg: TrainConfig, step: int, total_steps: int) -> float:
+    """The lr for optimiser step `step` of `total_steps`. A pure function of the step (no scheduler
+    state), so a resumed run follows exactly the schedule of an uninterrupted one."""
+    if tcfg.schedule == "constant":
+        return tcfg.lr
+    if tcfg.schedule == "cosine":
+        return tcfg.lr * 0.5 * (1 + math.cos(math.pi * min(step, total_steps) / total_steps))
+    raise TrainingError(f"unknown lr schedule {tcfg.schedule!r}; use 'constant' or 'cosine'")
+
+
 def _run_epoch(model, opt, tensors, tcfg, epoch, seed, dev, limit_batches, progress):
     model.train()
     n = len(tensors[0])
     order = data.batches(n, tcfg.batch_size, seed=seed * 100_003 + epoch)
     if limit_batches:
         order = order[:limit_batches]
+    total_steps = tcfg.epochs * len(order)
     sums, count = {}, 0
     bar = tqdm(order, desc=f"epoch {epoch + 1}/{tcfg.epochs}", leave=False, disable=not progress,
                unit="batch")
-    for idx in bar:
+    for step, idx in enumerate(bar, start=epoch * len(order)):
+        for group in opt.param_groups:
+            group["lr"] = learning_rate(tcfg, step, total_steps)
         batch = [t[idx].to(dev, non_blocking=True) for t in tensors]
         if tcfg.fast and dev.type == "cpu" and batch[0].dim() == 4:
             batch[0] = batch[0].contiguous(memory_format=torch.channels_last)

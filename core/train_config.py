@@ -10,6 +10,8 @@ class TrainConfig:
     batch_size: int = 256
     lr: float = 1e-3
     weight_decay: float = 0.0
+    # "constant", or "cosine": lr decays per step along half a cosine to 0 at the last step.
+    schedule: str = "constant"
     seed: int = 0
     dataset: str = "mnist"
     # channels_last on CPU, bf16 autocast where the hardware has native bf16 (core.train.native_bf16).

@@ -298,8 +298,10 @@ class Engine:
             from .latent_map import LatentMap
 
             latent_map = LatentMap.load(directory, path_decoder=_vae16_decoder(denoisers, directory))
+        # One drawing at a time: the single-image budget (fewest steps within the validation
+        # study's tolerance; restarts ride along in the same decoder batch).
         return cls(denoisers, latent_map, methods=denoise.METHODS, default_beta=denoise.DEFAULT_BETA,
-                   default_steps=denoise.DEFAULT_STEPS, default_restarts=denoise.DEFAULT_RESTARTS,
+                   default_steps=denoise.SINGLE_STEPS, default_restarts=denoise.SINGLE_RESTARTS,
                    beta_for=getattr(denoise, "beta_for", None))
 
     def beta_for(self, noise_type="Gaussian", level=None) -> float | None:
@@ -329,7 +331,8 @@ class Engine:
         noisy, mask = corrupt(clean, noise_type, level, seed)
         results, loss_history, z_path = {}, None, None
         for method in self.methods:
-            kwargs = dict(mask=mask, beta=beta, steps=steps, seed=int(seed)) if method == "map" else {}
+            kwargs = dict(mask=mask, beta=beta, steps=steps, restarts=self.default_restarts,
+                          seed=int(seed)) if method == "map" else {}
             start = time.perf_counter()
             if method == "map":  # needs autograd through the decoder
                 out = self.denoisers(method, noisy, **kwargs)
@@ -344,7 +347,8 @@ class Engine:
             if out.z_path is not None:
                 z_path = out.z_path.detach().float()[:, 0]
         settings = {"noise": noise_kind(noise_type), "level": float(level), "seed": int(seed),
-                    "beta": float(beta) if beta is not None else None, "steps": steps}
+                    "beta": float(beta) if beta is not None else None, "steps": steps,
+                    "restarts": self.default_restarts}
         return Comparison(clean, noisy, mask, _psnr(noisy, clean), results, loss_history, z_path,
                           prepared.warnings, settings)
 

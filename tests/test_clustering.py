@@ -45,6 +45,16 @@ def test_scores_survive_the_weights_only_cache(tmp_path):
     assert torch.load(tmp_path / "s.pt", weights_only=True) == s
 
 
+def test_where_digit_goes_counts_the_named_components_of_one_digit():
+    # Components 0..9 are named 9..0; the 4s land in components 5 (-> 4) x2 and 2 (-> 7) x1.
+    result = {"mapping": torch.arange(9, -1, -1), "test_labels": torch.tensor([4, 4, 4, 1, 1]),
+              "test_clusters": torch.tensor([5, 2, 5, 8, 8])}
+    assert cl.where_digit_goes(result, 4) == [(4, pytest.approx(200 / 3)), (7, pytest.approx(100 / 3))]
+    assert cl.where_digit_goes(result, 1, top=1) == [(1, 100.0)]
+    counts = cl.components_per_digit(result)  # component 5 and 2 are mostly 4s, 8 is all 1s
+    assert (counts[4], counts[1], sum(counts.values())) == (2, 1, 3)
+
+
 def test_gmm_on_separated_blobs_finds_the_digits():
     rng = np.random.default_rng(0)
     centres = rng.normal(0, 20, (10, 2))

@@ -53,6 +53,15 @@ def test_training_subset_is_fixed_sorted_and_unique():
 
 # --- C2 models -----------------------------------------------------------------------------------
 
+def test_neighbour_purity_is_high_for_separated_digits_and_near_chance_when_shuffled():
+    gen = torch.Generator().manual_seed(0)
+    y = torch.arange(10).repeat_interleave(30)
+    apart = torch.randn(300, 2, generator=gen) * 0.1 + 10 * torch.stack([y.float(), y.float() % 3], 1)
+    assert all(p == 100.0 for p in ca.neighbour_purity(apart, y).values())
+    mixed = ca.neighbour_purity(torch.randn(300, 2, generator=gen), y)
+    assert set(mixed) == set(range(10)) and sum(mixed.values()) / 10 < 25
+
+
 @pytest.mark.parametrize("name", ["c_ae", "c_ae_dropout", "c_vae"])
 def test_colour_models_shapes_loss_and_snapshot(name):
     model = build(name)

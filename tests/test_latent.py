@@ -5,7 +5,7 @@ import pytest
 import torch
 from torch import nn
 
-from core import checkpoints
+from core import analysis, checkpoints
 from core.analysis import grid_points, latent_bounds
 from core.analysis import latent as L
 from core.models import build
@@ -105,6 +105,33 @@ def test_a6_noise_shift_measures_displacement_and_spread():
     assert s["spread_clean"] == pytest.approx(2 ** 0.5) and s["centre_noisy"] == [1.0, 1.0]
 
 
+def test_a4_generalisation_gap_flags_a_turning_test_loss_only():
+    steady = {"train": {"loss": [1.0, 0.5, 0.3, 0.2]}, "test": {"loss": [1.1, 0.6, 0.4, 0.35]}}
+    turning = {"train": {"loss": [1.0, 0.5, 0.3, 0.2]}, "test": {"loss": [1.1, 0.6, 0.7, 0.9]}}
+    g = L.generalisation_gap(steady, "loss")
+    assert (g["best_epoch"], g["rise"], g["overfits"]) == (4, 0.0, False)
+    t = L.generalisation_gap(turning, "loss")
+    assert t["best_epoch"] == 2 and t["rise"] == pytest.approx(0.5) and t["overfits"]
+    acc = {"train": {"accuracy": [90, 95, 99]}, "test": {"accuracy": [89, 94, 93]}}
+    a = L.generalisation_gap(acc)
+    assert a["best_epoch"] == 2 and a["gap"] == 6 and a["rise"] == pytest.approx(1 / 94)
+    assert not a["overfits"]  # 1 % worse is within the 5 % tolerance
+
+
+def test_digit_layout_names_each_digits_side_and_sorts_by_distance():
+    gen = torch.Generator().manual_seed(0)
+    centres = {0: (0.0, 4.0), 1: (-3.0, -3.0), 2: (0.0, 0.0), 3: (2.0, 0.0)}
+    z = torch.cat([torch.tensor(c) + 0.1 * torch.randn(50, 2, generator=gen) for c in centres.values()])
+    y = torch.tensor(list(centres)).repeat_interleave(50)
+    rows = analysis.digit_layout(z, y)
+    assert [r["digit"] for r in rows] == [1, 0, 3, 2]  # farthest first
+    sides = {r["digit"]: r["side"] for r in rows}
+    assert (sides[0], sides[1], sides[3]) == ("top", "bottom left", "right")
+    assert rows[-1]["distance"] < 0.1  # digit 2 sits on the overall median
+    with pytest.raises(ValueError, match="2-D points"):
+        analysis.digit_layout(torch.zeros(5, 3), torch.zeros(5))
+
+
 def test_figures_build_from_synthetic_data():
     gen = torch.Generator().manual_seed(0)
     z = torch.rand(200, 2, generator=gen)
@@ -185,7 +212,7 @@ def test_a4_real_classifier_matches_its_recorded_accuracy(mnist):
     _needs("spec_classifier")
     res = L.classifier_results()
     assert res["accuracy"] == pytest.approx(L.summary()["a4_test_accuracy"], abs=0.05)
-    assert res["accuracy"] > 95
+    assert res["accuracy"] >= 99.0  # the target for the shipped classifier
     assert L.confusion(res["y"], res["pred"]).sum() == 10_000
 
 

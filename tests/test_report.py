@@ -7,6 +7,9 @@ import yaml
 from core import qmd
 
 CHAPTERS = qmd.chapters()
+# The exercise IDs of EXERCISES.md (stable by its own rule); re-read from it when it is beside us.
+EXERCISE_IDS = [f"{part}{i}" for part, n in zip("ABCD", (8, 6, 4, 2)) for i in range(1, n + 1)]
+SPEC = qmd.PROJECT_ROOT.parent / "shared" / "spec" / "EXERCISES.md"
 LABEL = re.compile(r"#\|\s*label:\s*(\S+)|\{#((?:sec|fig|tbl)-[\w-]+)")
 REF = re.compile(r"(?<![\w{#])@((?:sec|fig|tbl)-[\w-]*\w)")
 
@@ -42,7 +45,48 @@ def test_labels_are_unique_across_the_site():
             seen[label] = chapter.name
 
 
+def _exercise_homes() -> dict[str, str]:
+    """Exercise ID (e.g. "A7") -> the page holding its section {#sec-a7}."""
+    return {m.group(1).upper(): chapter.name for chapter in CHAPTERS
+            for m in re.finditer(r"\{#sec-([a-d]\d)\b", chapter.read_text())}
+
+
+def _prose(text: str) -> str:
+    """The chapter's text outside code cells, inline code and headings."""
+    text = re.sub(r"^```.*?^```", "", text, flags=re.S | re.M)
+    text = re.sub(r"`[^`]*`", "", text)
+    return re.sub(r"^#.*$", "", text, flags=re.M)
+
+
+def test_every_exercise_has_one_section():
+    assert sorted(_exercise_homes()) == EXERCISE_IDS
+    if SPEC.exists():
+        assert sorted(set(re.findall(r"^- \*\*([A-D]\d) ", SPEC.read_text(), flags=re.M))) == EXERCISE_IDS
+
+
 @pytest.mark.parametrize("chapter", CHAPTERS, ids=lambda p: p.name)
-def test_chapter_executes(chapter, mnist):
+def test_mentions_of_another_pages_exercise_link_to_its_section(chapter):
+    homes, text = _exercise_homes(), _prose(chapter.read_text())
+    for page, label in re.findall(r"\]\(([\w-]+\.qmd)#([\w-]+)\)", text):
+        target = chapter.parent / page
+        assert target.exists(), f"link to missing page {page}"
+        assert f"{{#{label}" in target.read_text(), f"{page} has no section {{#{label}}}"
+    bare = [m.group(1) for m in re.finditer(r"(?<![\w\[/-])([A-D]\d)(?![\w\]])", text)
+            if homes.get(m.group(1), chapter.name) != chapter.name]
+    assert not bare, f"mentions of other pages' exercises without a link: {bare}"
+
+
+@pytest.mark.parametrize("chapter", CHAPTERS, ids=lambda p: p.name)
+def test_chapter_executes_and_captions_every_figure_and_table(chapter, mnist):
+    cells = qmd.cells(chapter.read_text())
     result = qmd.run_chapter(chapter)
-    assert len(result["seconds"]) == len(qmd.cells(chapter.read_text()))
+    assert len(result["seconds"]) == len(cells) == len(result["displays"])
+    for cell, shown in zip(cells, result["displays"]):
+        label = cell.options.get("label", "")
+        where = f"{chapter.name} cell {cell.index} (line {cell.line})"
+        if shown == "figure":
+            assert label.startswith("fig-") and cell.options.get("fig-cap"), f"{where}: figure without fig- label/caption"
+        if shown == "table":
+            assert label.startswith("tbl-") and cell.options.get("tbl-cap"), f"{where}: table without tbl- label/caption"
+        if label.startswith(("fig-", "tbl-")):
+            assert shown == {"fig": "figure", "tbl": "table"}[label[:3]], f"{where}: {label} displays {shown}"

@@ -45,6 +45,37 @@ def test_same_seed_same_numbers(registered, tmp_path):
     assert all(torch.equal(a["state_dict"][k], b["state_dict"][k]) for k in a["state_dict"])
 
 
+def test_cosine_schedule_decays_from_lr_to_zero_and_rejects_unknown_names():
+    cfg = train.TrainConfig(lr=0.5, schedule="cosine")
+    lrs = [train.learning_rate(cfg, step, 10) for step in range(11)]
+    assert lrs[0] == 0.5 and lrs[5] == pytest.approx(0.25) and lrs[10] == pytest.approx(0.0, abs=1e-12)
+    assert all(a > b for a, b in zip(lrs, lrs[1:]))
+    assert train.learning_rate(train.TrainConfig(lr=0.5), 7, 10) == 0.5
+    with pytest.raises(train.TrainingError, match="unknown lr schedule 'linear'"):
+        train.learning_rate(train.TrainConfig(schedule="linear"), 0, 10)
+
+
+def test_cosine_schedule_is_applied_and_survives_an_interruption(registered, tmp_path, monkeypatch):
+    constant = train.train("tiny_ae", directory=tmp_path / "constant", progress=False)
+    whole = train.train("tiny_cosine", directory=tmp_path / "whole", progress=False)
+    assert whole["history"]["train"]["loss"] != constant["history"]["train"]["loss"]
+
+    real_run_epoch, calls = train._run_epoch, []
+
+    def crash_in_epoch_2(model, opt, tensors, tcfg, epoch, *args):
+        calls.append(epoch)
+        if epoch == 1 and calls.count(1) == 1:
+            raise KeyboardInterrupt  # like Ctrl-C after epoch 1 was saved
+        return real_run_epoch(model, opt, tensors, tcfg, epoch, *args)
+
+    monkeypatch.setattr(train, "_run_epoch", crash_in_epoch_2)
+    with pytest.raises(KeyboardInterrupt):
+        train.train("tiny_cosine", directory=tmp_path / "resumed", progress=False)
+    resumed = train.train("tiny_cosine", directory=tmp_path / "resumed", progress=False)
+    assert calls == [0, 1, 1, 2]  # epoch 0 was not redone
+    assert resumed["history"] == whole["history"]
+
+
 def test_existing_checkpoint_is_kept_unless_forced(registered, tmp_path):
     first = train.train("tiny_ae", directory=tmp_path, progress=False)
     again = train.train("tiny_ae", directory=tmp_path, progress=False)

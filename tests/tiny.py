@@ -2,7 +2,7 @@
 
 Importable from a subprocess too (see test_train.py's interruption test): `tiny.register()`.
 """
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import torch
 from torch import nn
@@ -51,3 +51,4 @@ def register(epochs=3):
     cfg = TrainConfig(epochs=epochs, batch_size=64, dataset="tiny", fast=False)
     models.REGISTRY["tiny_ae"] = (TinyAE, TinyConfig(), cfg)
     models.REGISTRY["flaky_ae"] = (FlakyAE, TinyConfig(), cfg)
+    models.REGISTRY["tiny_cosine"] = (TinyAE, TinyConfig(), replace(cfg, lr=1e-2, schedule="cosine"))

@@ -55,6 +55,26 @@ def decode_grid(model, bounds, n: int = 15) -> torch.Tensor:
     return batched(model.decode, grid_points(bounds, n))
 
 
+def digit_layout(z: torch.Tensor, labels: torch.Tensor) -> list[dict]:
+    """Where each digit sits on a 2-D map, for describing a scatter in words: the median of its
+    points, its distance from the median of all points (in units of the map's overall spread), and
+    that direction as a compass word as the scatter is drawn (y up): "top", "bottom left", ...
+    Sorted from the farthest digit to the most central one."""
+    z, labels = torch.as_tensor(z, dtype=torch.float32), torch.as_tensor(labels)
+    if z.dim() != 2 or z.shape[1] != 2 or len(z) != len(labels):
+        raise ValueError(f"need 2-D points [N,2] and N labels, got {tuple(z.shape)} and {tuple(labels.shape)}")
+    centre, spread = z.median(0).values, z.std(0).clamp_min(1e-12)
+    rows = []
+    for digit in labels.unique().tolist():
+        offset = (z[labels == digit].median(0).values - centre) / spread
+        dx, dy = offset.tolist()
+        angle = torch.atan2(offset[1], offset[0]).item()  # 0 = right, counter-clockwise
+        words = ("right", "top right", "top", "top left", "left", "bottom left", "bottom", "bottom right")
+        rows.append({"digit": int(digit), "x": dx, "y": dy, "distance": float(offset.norm()),
+                     "side": words[round(angle / (torch.pi / 4)) % 8]})
+    return sorted(rows, key=lambda r: -r["distance"])
+
+
 def checkpoint_sha(name: str) -> str:
     """sha256 of checkpoints/<name>.pt: the key of every cache derived from that model."""
     target = checkpoints.path(name)

@@ -89,6 +89,25 @@ def gmm_if_available(name: str) -> dict | None:
     return gmm_on(name) if checkpoints.path(name).exists() else None
 
 
+def where_digit_goes(result: dict, digit: int, top: int = 2) -> list[tuple[int, float]]:
+    """The `top` digits whose components take most of `digit`'s test images, with the share (%)
+    of its images each one takes: [(named digit, %), ...], largest first."""
+    labels = np.asarray(result["test_labels"])
+    named = np.asarray(result["mapping"])[np.asarray(result["test_clusters"])][labels == digit]
+    counts = np.bincount(named, minlength=N_COMPONENTS)
+    order = np.argsort(-counts, kind="stable")[:top]
+    return [(int(d), float(100 * counts[d] / max(len(named), 1))) for d in order]
+
+
+def components_per_digit(result: dict) -> dict[int, int]:
+    """How many mixture components have each digit as the majority of their test points."""
+    labels, clusters = np.asarray(result["test_labels"]), np.asarray(result["test_clusters"])
+    counts = {d: 0 for d in range(N_COMPONENTS)}
+    for c in np.unique(clusters):
+        counts[int(np.bincount(labels[clusters == c], minlength=N_COMPONENTS).argmax())] += 1
+    return counts
+
+
 def score_rows(results: dict) -> list[dict]:
     """D2 table: one row per latent space ({name: gmm_on result or None})."""
     rows = []

@@ -10,6 +10,7 @@ import json
 import re
 from pathlib import Path
 
+import numpy as np
 import torch
 
 from .. import checkpoints, metrics
@@ -189,6 +190,17 @@ def epoch_rows(names=None) -> dict:
 def histories(names=None) -> dict:
     """{model title: training history} for the curves of C2."""
     return {C_MODELS[n]: checkpoints.load_checkpoint(n)["history"] for n in names or available()}
+
+
+def neighbour_purity(embedding, labels, k: int = 10) -> dict[int, float]:
+    """Per digit: the mean share (%) of each point's k nearest neighbours in the embedding that
+    have its digit (sklearn NearestNeighbors). 10 % is what a random layout gives."""
+    from sklearn.neighbors import NearestNeighbors
+
+    emb, y = np.asarray(embedding), np.asarray(labels)
+    _, idx = NearestNeighbors(n_neighbors=k + 1).fit(emb).kneighbors(emb)
+    same = (y[idx[:, 1:]] == y[:, None]).mean(1)  # column 0 is the point itself
+    return {int(d): float(100 * same[y == d].mean()) for d in np.unique(y)}
 
 
 def tsne_all(dims: int = 2, names=None) -> dict:

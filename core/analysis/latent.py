@@ -207,12 +207,20 @@ def classifier_results(name: str = CLASSIFIER) -> dict:
             "parameters": sum(v.numel() for v in ckpt["state_dict"].values())}
 
 
-def generalisation_gap(history: dict, key: str = "accuracy") -> dict:
-    """Final-epoch train and test values of `key` and the best test epoch (1-based)."""
-    train, test = history["train"][key], history["test"][key]
-    best = int(np.argmax(test) if key == "accuracy" else np.argmin(test))
-    return {"train": train[-1], "test": test[-1], "gap": train[-1] - test[-1],
-            "best_epoch": best + 1, "best_test": test[best]}
+def generalisation_gap(history: dict, key: str = "accuracy", tolerance: float = 0.05) -> dict:
+    """Final-epoch train and test values of `key`, the best test epoch (1-based), how far the last
+    test value fell behind the best one (`rise`, relative: e.g. 0.08 = 8 % worse), and `overfits`:
+    the test value ended more than `tolerance` worse than its best while the train value kept
+    improving after that epoch (the textbook sign of over-fitting)."""
+    train, test = np.asarray(history["train"][key]), np.asarray(history["test"][key])
+    higher_is_better = key == "accuracy"
+    sign = -1.0 if higher_is_better else 1.0  # sign * value: lower is better
+    best = int(np.argmin(sign * test))
+    rise = float(sign * (test[-1] - test[best]) / abs(test[best])) if test[best] else 0.0
+    train_improved = bool(sign * (train[-1] - train[best]) < 0)
+    return {"train": float(train[-1]), "test": float(test[-1]), "gap": float(train[-1] - test[-1]),
+            "best_epoch": best + 1, "best_test": float(test[best]), "rise": rise,
+            "overfits": rise > tolerance and train_improved}
 
 
 # --- A5: the decoder as a generator --------------------------------------------------------------

@@ -241,12 +241,18 @@ def choose(study: dict, tolerance_db: float = 0.05, grids: dict | None = None) -
 
     mean_grid = study["steps_restarts"].mean(0)  # [steps, restarts]
     best = float(mean_grid.max())
-    options = [(s * r, s, r) for a, s in enumerate(steps_grid) for b, r in enumerate(restarts_grid)
-               if float(mean_grid[a, b]) >= best - tolerance_db]
-    _, steps, restarts = min(options)
+    good = [(s, r) for a, s in enumerate(steps_grid) for b, r in enumerate(restarts_grid)
+            if float(mean_grid[a, b]) >= best - tolerance_db]
+    # Many images at once (the report): every restart of every image is a row of the decoder's
+    # batch, so the cost is steps x restarts. One image at a time (the demo): a step costs about
+    # the same for 1 to 8 restarts (one small batch; bench/denoise_speed.py --sweep), so latency
+    # follows the steps: the fewest steps, then the fewest restarts.
+    steps, restarts = min(good, key=lambda sr: (sr[0] * sr[1], sr))
+    single_steps, single_restarts = min(good)
     beta_by = best_of("beta_psnr", betas)
     return {"beta_by_noise": beta_by, "beta": beta_by[str(FIGURE_LEVEL)],
             "beta_by_noise_clip": best_of("beta_psnr_clip", betas), "steps": steps, "restarts": restarts,
+            "single_image": {"steps": single_steps, "restarts": single_restarts},
             "gauss_sigma_by_noise": best_of("gauss", sigmas), "median_size_by_noise": best_of("median", sizes),
             "tolerance_db": tolerance_db}
 
@@ -282,7 +288,8 @@ def defaults_check() -> dict:
     the defaults must be what `choose` derives from the recorded study."""
     saved = denoise._read_defaults() or {}
     derived = choose(saved_study(), saved.get("tolerance_db", 0.05), saved.get("grids"))
-    keys = ("beta_by_noise", "beta_by_noise_clip", "beta", "steps", "restarts", "gauss_sigma_by_noise", "median_size_by_noise")
+    keys = ("beta_by_noise", "beta_by_noise_clip", "beta", "steps", "restarts", "single_image",
+            "gauss_sigma_by_noise", "median_size_by_noise")
     same_weights = saved.get("vae16_sha256") == checkpoints.sha256(checkpoints.path(VAE16))
     return {"saved": saved, "derived": derived, "same_weights": same_weights,
             "match": same_weights and all(saved.get(k) == derived[k] for k in keys)}
@@ -402,7 +409,8 @@ def main(argv=None):
     if args.choose_defaults:
         chosen = choose_defaults()
         print(f"wrote {denoise.DEFAULTS_FILE}:")
-        for k in ("beta_by_noise", "beta_by_noise_clip", "beta", "steps", "restarts", "gauss_sigma_by_noise", "median_size_by_noise"):
+        for k in ("beta_by_noise", "beta_by_noise_clip", "beta", "steps", "restarts", "single_image",
+                  "gauss_sigma_by_noise", "median_size_by_noise"):
             print(f"  {k}: {chosen[k]}")
     else:
         parser.print_help()
