@@ -35,9 +35,9 @@ def test_sparse_loss_adds_the_l1_of_hidden_activations():
     sparse.load_state_dict(plain.state_dict())
     loss_p, logs_p = plain.loss(x)
     loss_s, logs_s = sparse.loss(x)
-    assert float(loss_p) == pytest.approx(float(logs_p["mse"]))
-    l1 = float(plain.encode(x).abs().sum(1).mean())
-    assert float(loss_s) == pytest.approx(float(logs_s["mse"]) + 0.01 * l1, rel=1e-5)
+    assert float(loss_p.detach()) == pytest.approx(float(logs_p["mse"]))
+    l1 = float(plain.encode(x).detach().abs().sum(1).mean())
+    assert float(loss_s.detach()) == pytest.approx(float(logs_s["mse"]) + 0.01 * l1, rel=1e-5)
     assert {"loss", "mse", "mean_act"} <= set(logs_s)
 
 

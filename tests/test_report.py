@@ -76,6 +76,35 @@ def test_mentions_of_another_pages_exercise_link_to_its_section(chapter):
     assert not bare, f"mentions of other pages' exercises without a link: {bare}"
 
 
+def test_cell_runner_reports_what_each_cell_displays(tmp_path):
+    page = tmp_path / "page.qmd"
+    page.write_text("""---
+title: t
+---
+
+```{python}
+#| label: fig-x
+#| fig-cap: "a figure"
+import matplotlib.pyplot as plt
+plt.subplots()[0]
+```
+
+```{python}
+from core import report
+report.table([{"a": 1.5}])
+```
+
+```{python}
+n = 2 + 2
+```
+
+Inline: `{python} n`.
+""")
+    result = qmd.run_chapter(page)
+    assert result["displays"] == ["figure", "table", None] and result["namespace"]["n"] == 4
+    assert [c.options for c in qmd.cells(page.read_text())][0] == {"label": "fig-x", "fig-cap": '"a figure"'}
+
+
 @pytest.mark.parametrize("chapter", CHAPTERS, ids=lambda p: p.name)
 def test_chapter_executes_and_captions_every_figure_and_table(chapter, mnist):
     cells = qmd.cells(chapter.read_text())

@@ -79,8 +79,7 @@ def filter_rows(rows: dict, col_titles: dict | None = None) -> plt.Figure:
             _blank(ax)
             if c < len(w):
                 lim = float(np.abs(w[c]).max()) or 1.0
-                cmap = plt.get_cmap("bwr").copy()
-                cmap.set_bad("white")  # the NaN frame keeps neighbouring kernels apart
+                cmap = plt.get_cmap("bwr").with_extremes(bad="white")  # the NaN frame keeps kernels apart
                 ax.imshow(np.pad(w[c], 1, constant_values=np.nan), cmap=cmap, vmin=-lim, vmax=lim)
                 if col_titles and label in col_titles:
                     ax.set_title(str(col_titles[label][c]), fontsize=7)
