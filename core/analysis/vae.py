@@ -244,9 +244,10 @@ def choose(study: dict, tolerance_db: float = 0.05, grids: dict | None = None) -
     good = [(s, r) for a, s in enumerate(steps_grid) for b, r in enumerate(restarts_grid)
             if float(mean_grid[a, b]) >= best - tolerance_db]
     # Many images at once (the report): every restart of every image is a row of the decoder's
-    # batch, so the cost is steps x restarts. One image at a time (the demo): a step costs about
-    # the same for 1 to 8 restarts (one small batch; bench/denoise_speed.py --sweep), so latency
-    # follows the steps: the fewest steps, then the fewest restarts.
+    # batch, so the cost is steps x restarts. One image at a time (the demo): the restarts share
+    # one small decoder batch, so more of them make a step only a little dearer (one thread: 2.5 ms
+    # per step with 2 restarts, 3.0 ms with 8; bench/denoise_speed.py --sweep) and latency follows
+    # the steps: the fewest steps, then the fewest restarts.
     steps, restarts = min(good, key=lambda sr: (sr[0] * sr[1], sr))
     single_steps, single_restarts = min(good)
     beta_by = best_of("beta_psnr", betas)
