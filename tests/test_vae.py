@@ -129,3 +129,22 @@ def test_shipped_vae_reconstructs_better_than_the_mean_image(name, mnist):
         err_model = F.mse_loss(model(x_test), x_test)
     err_mean = F.mse_loss(x_train.mean(0, keepdim=True).expand_as(x_test), x_test)
     assert err_model < 0.7 * err_mean
+
+
+def test_choose_takes_the_cheapest_budget_for_batches_and_the_fewest_steps_for_one_image():
+    from core.analysis import vae as av
+
+    grids = {"betas": (0.01, 0.1), "levels": (0.1, 0.5), "steps": (10, 20, 50), "restarts": (2, 8),
+             "gauss_sigmas": (0.5, 1.0), "median_sizes": (3, 5)}
+    # PSNR per (steps, restarts), the same at both levels: (20, 8) and (50, 2) are within 0.05 dB
+    # of the best (50, 8); everything with 10 steps is not.
+    grid = torch.tensor([[15.0, 15.5], [17.90, 17.96], [17.97, 18.0]])
+    study = {"steps_restarts": grid.expand(2, 3, 2), "beta_psnr": torch.tensor([[20.0, 19.0], [15.0, 16.0]]),
+             "beta_psnr_clip": torch.tensor([[20.0, 19.0], [15.0, 16.0]]),
+             "gauss": torch.tensor([[1.0, 0.0], [0.0, 1.0]]), "median": torch.tensor([[0.0, 1.0], [1.0, 0.0]])}
+    chosen = av.choose(study, tolerance_db=0.05, grids=grids)
+    assert (chosen["steps"], chosen["restarts"]) == (50, 2)  # 100 decoder rows per image < 160
+    assert chosen["single_image"] == {"steps": 20, "restarts": 8}
+    assert chosen["beta_by_noise"] == {"0.1": 0.01, "0.5": 0.1} and chosen["beta"] == 0.1
+    assert chosen["gauss_sigma_by_noise"] == {"0.1": 0.5, "0.5": 1.0}
+    assert chosen["median_size_by_noise"] == {"0.1": 5, "0.5": 3}
