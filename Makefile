@@ -3,6 +3,8 @@
 VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.requirements-installed
+# Models trained at once, each on cores/JOBS threads (bench/train_speed.py --parallel).
+JOBS ?= 2
 
 .PHONY: demo test train verify report bench data clean-venv
 
@@ -16,7 +18,7 @@ data: $(STAMP)
 
 # Gets the data, trains whatever shipped weights are missing (with progress), launches the demo.
 demo: data
-	$(PY) -m core.train --all --missing
+	$(PY) -m core.train --all --missing --jobs $(JOBS)
 	$(PY) demo/app.py
 
 test: $(STAMP)
@@ -24,8 +26,9 @@ test: $(STAMP)
 
 # Retrain every model from scratch with its recorded config and seed, then re-choose the MAP
 # denoiser's defaults (beta, steps, restarts) on the validation split for the new vae16.
+# AELAB_CHECKPOINTS=/some/dir make train  rebuilds into another folder, leaving checkpoints/ alone.
 train: data
-	$(PY) -m core.train --all --force
+	$(PY) -m core.train --all --force --jobs $(JOBS)
 	$(PY) -m core.analysis.vae --choose-defaults
 
 # Retrain one small model from scratch and check it against the manifest (VERIFY=name to pick).

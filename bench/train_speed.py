@@ -1,15 +1,20 @@
 """Training throughput of the spec AE: our engine vs a textbook PyTorch loop, in one run.
 
     python bench/train_speed.py [--batches 60] [--batch-size 256] [--rounds 2]
+    python bench/train_speed.py --parallel [--model fc128]   # what `make train --jobs 2` relies on
 
 Textbook: torchvision MNIST with transforms.ToTensor()/Pad(2) per item, DataLoader(shuffle=True),
 fp32, contiguous tensors. Engine: core.train's epoch loop (in-memory tensors, index batches,
 channels_last; bf16 autocast only where the CPU has native bf16). Both train the same model with
 the same optimiser; rounds alternate so machine noise hits both. Prints images/s and the ratio.
+
+--parallel instead compares the engine on all cores in one process with one single-thread engine
+per core running at the same time (summed images/s), the way `make train` trains two models at once.
 """
 from __future__ import annotations
 
 import argparse
+import multiprocessing
 import statistics
 import sys
 import time
@@ -46,14 +51,35 @@ def textbook(batches: int, batch_size: int) -> float:
     return seen / (time.perf_counter() - t0)
 
 
-def engine(batches: int, batch_size: int) -> float:
-    _, _, tcfg = REGISTRY["spec_ae"]
+def engine(batches: int, batch_size: int, model_name: str = "spec_ae", threads: int | None = None) -> float:
+    if threads:
+        torch.set_num_threads(threads)
+    _, _, tcfg = REGISTRY[model_name]
     tcfg = replace(tcfg, batch_size=batch_size)
-    tensors = data.load("mnist", "train")
-    model, opt = train._fresh("spec_ae", 0, tcfg, torch.device("cpu"))
+    tensors = data.load(tcfg.dataset, "train")
+    model, opt = train._fresh(model_name, 0, tcfg, torch.device("cpu"))
     t0 = time.perf_counter()
     train._run_epoch(model, opt, tensors, tcfg, 0, 0, torch.device("cpu"), batches, progress=False)
     return batches * batch_size / (time.perf_counter() - t0)
+
+
+def parallel(args) -> None:
+    """All cores in one process vs one single-thread process per core, same model, alternating."""
+    cores = train.cpu_count()
+    pool = multiprocessing.get_context("spawn").Pool(cores)
+    try:
+        pool.starmap(engine, [(2, args.batch_size, args.model, 1)] * cores)  # warm-up: imports, data
+        single, together = [], []
+        for _ in range(args.rounds):
+            single.append(engine(args.batches, args.batch_size, args.model, cores))
+            together.append(sum(pool.starmap(engine, [(args.batches, args.batch_size, args.model, 1)] * cores)))
+    finally:
+        pool.close()
+    one, many = statistics.median(single), statistics.median(together)
+    print(f"{args.model}, batch {args.batch_size}, {args.batches} batches x {args.rounds} rounds, {cores} cores")
+    print(f"one process, {cores} threads           : {one:8.0f} img/s")
+    print(f"{cores} processes, 1 thread each (summed): {many:8.0f} img/s")
+    print(f"ratio parallel/single: {many / one:.2f}x")
 
 
 def main():
@@ -61,9 +87,13 @@ def main():
     parser.add_argument("--batches", type=int, default=60)
     parser.add_argument("--batch-size", type=int, default=256)
     parser.add_argument("--rounds", type=int, default=2)
+    parser.add_argument("--parallel", action="store_true", help="one process on all cores vs one per core")
+    parser.add_argument("--model", default="spec_ae", help="registry name (for --parallel)")
     args = parser.parse_args()
     torch.set_flush_denormal(True)
     data.ensure_mnist()
+    if args.parallel:
+        return parallel(args)
     data.load("mnist", "train")  # loading once is part of the engine's design, not its epoch time
     results = {"textbook": [], "engine": []}
     for _ in range(args.rounds):

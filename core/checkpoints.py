@@ -28,8 +28,9 @@ def path(name: str, directory: Path | None = None) -> Path:
     return Path(directory or CKPT_DIR) / f"{name}.pt"
 
 
-def train_command(name: str) -> str:
-    return f"python -m core.train {name}"
+def train_command(name: str, threads: int | None = None) -> str:
+    """The command that retrains `name` to the same numbers (on the same CPU)."""
+    return f"python -m core.train {name}" + (f" --threads {threads}" if threads else "")
 
 
 def _atomic_write(target: Path, write) -> None:
@@ -126,7 +127,8 @@ def _entry(name: str, ckpt: dict, directory: Path) -> dict:
         "seed": ckpt["seed"],
         "attempts": ckpt["attempts"],
         "train_seconds": round(ckpt["train_seconds"], 1),
-        "command": train_command(name),
+        "threads": ckpt.get("threads"),
+        "command": train_command(name, ckpt.get("threads")),
         "file": path(name, directory).name,
         "bytes": path(name, directory).stat().st_size,
         "sha256": sha256(path(name, directory)),

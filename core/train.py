@@ -3,6 +3,7 @@
     python -m core.train spec_ae            # train (or resume) one model -> checkpoints/spec_ae.pt
     python -m core.train --all --missing    # every registered model that has no checkpoint yet
     python -m core.train spec_ae --dry-run  # 1 epoch of 2 batches into a temp dir: checks the plumbing
+    python -m core.train --all --jobs 2     # two models at a time, one thread each (what `make train` runs)
 
 Adam, shuffled index batches from in-memory tensors, bf16 autocast + channels_last on CPU (they
 help there; measured in bench/train_speed.py), per-epoch train/test history, a resume file after
@@ -13,11 +14,17 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import ctypes
 import functools
+import importlib
 import math
+import multiprocessing
+import os
+import signal
 import sys
 import tempfile
 import time
+from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import asdict, replace
 from pathlib import Path
 
@@ -119,8 +126,11 @@ def _fresh(name, seed, tcfg, dev):
 
 
 def train(name: str, epochs: int | None = None, force: bool = False, limit_batches: int | None = None,
-          directory: Path | None = None, progress: bool = True) -> dict:
-    """Train `name` to checkpoints/<name>.pt (resuming if interrupted) and return the checkpoint."""
+          directory: Path | None = None, progress: bool = True, position: int | None = None) -> dict:
+    """Train `name` to checkpoints/<name>.pt (resuming if interrupted) and return the checkpoint.
+
+    `position`: the terminal line of this run's progress bar when several run at once (then the
+    per-batch bar is left out, so parallel bars do not overwrite each other)."""
     torch.set_flush_denormal(True)  # denormals make CPU convs crawl late in training
     cls, model_cfg, tcfg = entry(name)
     if epochs is not None:
@@ -130,7 +140,7 @@ def train(name: str, epochs: int | None = None, force: bool = False, limit_batch
     if final.exists() and not force:
         ckpt = checkpoints.read_file(final, name)
         if ckpt["train_config"] == asdict(tcfg) and ckpt["model_config"] == asdict(model_cfg):
-            print(f"{name}: up to date ({final})")
+            tqdm.write(f"{name}: up to date ({final})")
             return ckpt
         raise TrainingError(f"{final} was trained with another config; pass --force to retrain it")
 
@@ -151,16 +161,18 @@ def train(name: str, epochs: int | None = None, force: bool = False, limit_batch
             opt.load_state_dict(saved["optimizer"])
             torch.set_rng_state(saved["rng"])
             state = {k: saved[k] for k in state}
-            print(f"{name}: resuming after epoch {state['epoch']} from {resume}")
+            tqdm.write(f"{name}: resuming after epoch {state['epoch']} from {resume}")
         else:
-            print(f"{name}: ignoring {resume} (another config)")
+            tqdm.write(f"{name}: ignoring {resume} (another config)")
 
-    bar = tqdm(total=tcfg.epochs, initial=state["epoch"], desc=name, unit="epoch", disable=not progress)
+    bar = tqdm(total=tcfg.epochs, initial=state["epoch"], desc=name, unit="epoch", disable=not progress,
+               position=position, leave=position is None)
+    batch_bars = progress and position is None
     while state["epoch"] < tcfg.epochs:
         epoch, t0 = state["epoch"], time.perf_counter()
         if epoch == 0:
             torch.manual_seed(state["seed"])
-        train_logs = _run_epoch(model, opt, train_t, tcfg, epoch, state["seed"], dev, limit_batches, progress)
+        train_logs = _run_epoch(model, opt, train_t, tcfg, epoch, state["seed"], dev, limit_batches, batch_bars)
         with autocast(dev, tcfg.fast):
             test_sub = [t[: limit_batches * tcfg.batch_size] for t in test_t] if limit_batches else test_t
             test_logs = model.metrics(*[t.to(dev) for t in test_sub])
@@ -201,30 +213,109 @@ def train(name: str, epochs: int | None = None, force: bool = False, limit_batch
         "epoch": state["epoch"], "seed": state["seed"], "attempts": state["attempts"],
         "train_seconds": state["train_seconds"], "snapshots": state["snapshots"],
         "torch_version": str(torch.__version__),
+        # Thread count changes floating-point summation order, hence the weights: recorded so that
+        # a retraining can use the same (core.train.verify, `--threads`).
+        "threads": torch.get_num_threads(),
     }
     checkpoints.save_file(ckpt, final)
     checkpoints.record(name, ckpt, directory)
     resume.unlink(missing_ok=True)
-    print(f"{name}: test {cls.metric_name} {metrics[cls.metric_name]:.5f} after {state['epoch']} epochs "
-          f"({state['train_seconds']:.0f} s) -> {final}")
+    tqdm.write(f"{name}: test {cls.metric_name} {metrics[cls.metric_name]:.5f} after {state['epoch']} epochs "
+               f"({state['train_seconds']:.0f} s, {ckpt['threads']} thread(s)) -> {final}")
     return ckpt
 
 
 def verify(name: str, rel_tol: float = 0.02) -> dict:
     """Retrain `name` from scratch into a temp folder and compare its test metric with the
-    manifest's. Same code, config and seed give the same numbers up to floating-point summation
-    order (thread scheduling), hence a tolerance; returns {"recorded", "retrained", "ok"}."""
+    manifest's. Same code, config, seed and thread count give the same numbers on the same CPU; a
+    different CPU (or thread count) changes the summation order, hence a tolerance. Returns
+    {"recorded", "retrained", "ok"}."""
     entry = checkpoints.manifest().get(name)
     if entry is None:
         raise TrainingError(f"{name} is not in {checkpoints.CKPT_DIR / checkpoints.MANIFEST}")
-    with tempfile.TemporaryDirectory() as tmp:
-        ckpt = train(name, force=True, directory=Path(tmp))
+    threads = torch.get_num_threads()
+    torch.set_num_threads(entry.get("threads") or threads)
+    try:
+        with tempfile.TemporaryDirectory() as tmp:
+            ckpt = train(name, force=True, directory=Path(tmp))
+    finally:
+        torch.set_num_threads(threads)
     key = entry["metric_name"]
     recorded, retrained = entry["metrics"][key], ckpt["metrics"][key]
     ok = abs(retrained - recorded) <= rel_tol * abs(recorded)
     print(f"{name}: recorded {key} {recorded:.5f}, retrained {retrained:.5f} "
           f"({'within' if ok else 'OUTSIDE'} {rel_tol:.0%})")
     return {"recorded": recorded, "retrained": retrained, "ok": ok}
+
+
+# --- several models at once ------------------------------------------------------------------------
+# On a small CPU two single-thread trainings get more done than one two-thread training: the
+# models are small, so a second thread mostly waits (bench/train_speed.py --parallel).
+
+def cpu_count() -> int:
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not Linux
+        return os.cpu_count() or 1
+
+
+def _expected_seconds(name: str, directory: Path | None) -> float:
+    """What a model took last time (its manifest entry), for longest-first scheduling."""
+    for entries in (checkpoints.manifest(directory), checkpoints.manifest()):
+        if name in entries:
+            return entries[name]["train_seconds"]
+    return 0.0
+
+
+_SLOT: int | None = None  # this worker's progress-bar line
+PR_SET_PDEATHSIG = 1  # linux/prctl.h
+
+
+def _init_worker(slots, threads: int) -> None:
+    global _SLOT
+    if sys.platform == "linux":  # die with the parent: a killed run's workers would train on, unseen
+        ctypes.CDLL(None).prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
+    with slots.get_lock():
+        slots.value += 1
+        _SLOT = slots.value
+    torch.set_num_threads(threads)
+
+
+def _train_in_worker(name: str, kwargs: dict) -> float:
+    return train(name, position=_SLOT, **kwargs)["metrics"][entry(name)[0].metric_name]
+
+
+def train_many(names: list[str], jobs: int = 1, threads: int | None = None, **kwargs) -> None:
+    """Train `names` (keyword arguments as for `train`), `jobs` at a time in worker processes with
+    `threads` torch threads each (default cpu_count() // jobs), longest first; an overall progress
+    bar counts the models. A model that fails does not stop the others; all failures are raised
+    together at the end."""
+    if jobs <= 1 or len(names) < 2:
+        if threads:
+            torch.set_num_threads(threads)
+        for name in tqdm(names, desc="models", unit="model", disable=len(names) < 2):
+            train(name, **kwargs)
+        return
+    threads = threads or max(1, cpu_count() // jobs)
+    order = sorted(names, key=lambda n: _expected_seconds(n, kwargs.get("directory")), reverse=True)
+    # Functions of the importable module, not of __main__ (`python -m core.train`): in a spawned
+    # worker those would live in another module object than the one holding _SLOT.
+    module = importlib.import_module("core.train")
+    ctx = multiprocessing.get_context("spawn")  # fork after torch has started threads can hang
+    failures = {}
+    with ProcessPoolExecutor(jobs, mp_context=ctx, initializer=module._init_worker,
+                             initargs=(ctx.Value("i", 0), threads)) as pool:
+        futures = {pool.submit(module._train_in_worker, name, kwargs): name for name in order}
+        with tqdm(total=len(order), desc=f"models ({jobs} at a time, {threads} thread(s) each)",
+                  unit="model", position=0) as overall:
+            for future in as_completed(futures):
+                try:
+                    future.result()
+                except Exception as exc:  # noqa: BLE001 - reported with the others below
+                    failures[futures[future]] = f"{type(exc).__name__}: {exc}"
+                overall.update(1)
+    if failures:
+        raise TrainingError("; ".join(f"{n}: {why}" for n, why in failures.items()))
 
 
 def main(argv=None):
@@ -235,6 +326,9 @@ def main(argv=None):
     parser.add_argument("--force", action="store_true", help="retrain even if a checkpoint exists")
     parser.add_argument("--missing", action="store_true", help="skip models that have a checkpoint")
     parser.add_argument("--limit-batches", type=int, help="train on at most N batches per epoch")
+    parser.add_argument("--jobs", type=int, default=1,
+                        help="train this many models at once, in processes sharing the cores")
+    parser.add_argument("--threads", type=int, help="torch threads (default: all cores; with --jobs, cores/jobs)")
     parser.add_argument("--dry-run", action="store_true",
                         help="1 epoch of 2 batches per model, into a temporary folder (for CI)")
     parser.add_argument("--checkpoints", type=Path, help="checkpoint folder (default checkpoints/)")
@@ -252,9 +346,11 @@ def main(argv=None):
     unknown = [n for n in names if n not in REGISTRY]
     if unknown:
         parser.error(f"unknown model(s) {', '.join(unknown)}; valid names: {', '.join(REGISTRY)}")
+    if args.jobs < 1 or (args.threads is not None and args.threads < 1):
+        parser.error("--jobs and --threads must be at least 1")
     try:
         data.ensure_mnist()
-        if args.verify:
+        if args.verify:  # with the thread count each model was recorded with
             results = [verify(name) for name in names]
             if not all(r["ok"] for r in results):
                 sys.exit("error: a retrained metric differs from the manifest beyond tolerance")
@@ -262,13 +358,12 @@ def main(argv=None):
         with tempfile.TemporaryDirectory() as tmp:
             directory = Path(tmp) if args.dry_run else args.checkpoints
             epochs, limit = (1, 2) if args.dry_run else (args.epochs, args.limit_batches)
-            overall = tqdm(names, desc="models", unit="model", disable=len(names) < 2)
-            for name in overall:
-                overall.set_postfix(model=name)
-                train(name, epochs=epochs, force=args.force or args.dry_run, limit_batches=limit,
-                      directory=directory)
+            train_many(names, jobs=args.jobs, threads=args.threads, epochs=epochs, force=args.force or args.dry_run,
+                       limit_batches=limit, directory=directory)
     except (data.DataError, checkpoints.CheckpointError, TrainingError) as exc:
         sys.exit(f"error: {exc}")
+    except KeyboardInterrupt:
+        sys.exit("interrupted: every finished epoch is saved; run the same command again to resume")
 
 
 if __name__ == "__main__":

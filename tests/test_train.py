@@ -33,7 +33,8 @@ def test_train_writes_loadable_checkpoint_with_history_and_manifest(registered, 
     assert model.metrics(x, y)["mse"] == pytest.approx(ckpt["metrics"]["mse"], rel=1e-5)
     entry = checkpoints.manifest(tmp_path)["tiny_ae"]
     assert entry["sha256"] == checkpoints.sha256(tmp_path / "tiny_ae.pt")
-    assert entry["command"] == "python -m core.train tiny_ae"
+    assert entry["threads"] == torch.get_num_threads()
+    assert entry["command"] == f"python -m core.train tiny_ae --threads {torch.get_num_threads()}"
     assert not (tmp_path / ".resume" / "tiny_ae.pt").exists()
     assert not list(tmp_path.glob(".*.tmp"))
 
@@ -162,3 +163,23 @@ def test_dry_run_touches_no_checkpoint(tmp_path, mnist):
     assert out.returncode == 0, out.stderr[-2000:]
     assert "spec_ae: test mse" in out.stdout
     assert list(tmp_path.iterdir()) == []
+
+
+def test_parallel_training_gives_the_numbers_of_a_one_thread_run_and_records_how(tmp_path, mnist):
+    """`make train` trains two models at a time in worker processes with one thread each: each
+    model's weights are exactly those of a one-thread training here, and the manifest says so."""
+    names = ["fc64", "sparse_ae"]
+    train.train_many(names, jobs=2, threads=1, epochs=1, limit_batches=3, force=True,
+                     directory=tmp_path / "parallel", progress=False)
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        alone = train.train("fc64", epochs=1, limit_batches=3, directory=tmp_path / "alone", progress=False)
+    finally:
+        torch.set_num_threads(threads)
+    entries = checkpoints.manifest(tmp_path / "parallel")
+    assert set(entries) == set(names) and all(e["threads"] == 1 for e in entries.values())
+    assert entries["fc64"]["command"] == "python -m core.train fc64 --threads 1"
+    parallel = checkpoints.load_checkpoint("fc64", tmp_path / "parallel")
+    assert parallel["history"] == alone["history"]
+    assert all(torch.equal(parallel["state_dict"][k], alone["state_dict"][k]) for k in alone["state_dict"])
