@@ -90,7 +90,7 @@ def measure_http(url: str, runs: int, warmup: int, noise: str, level: float, bet
             sketch = {"background": None, "layers": [],
                       "composite": {"path": uploaded, "meta": {"_type": "gradio.FileData"}}}
             event = http.post("gradio_api/call/compare",
-                              json={"data": [sketch, noise, level, i, beta, steps]}).raise_for_status().json()
+                              json={"data": [sketch, noise, level, i, beta, steps, True]}).raise_for_status().json()
             stream = http.get(f"gradio_api/call/compare/{event['event_id']}").raise_for_status().text
             elapsed = 1000 * (time.perf_counter() - start)
             if "event: complete" not in stream:

@@ -50,6 +50,7 @@ def comparison_rows(ours: dict[str, float]) -> list[dict]:
     """Rows (exercise, quantity, reference, ours) for the index page's summary table."""
     rows = []
     for key, (exercise, what, ref, unit) in REFERENCE.items():
+        # The reference as EXERCISES.md writes it (a str: never rounded by the table's formatting).
         rows.append({"exercise": exercise, "quantity": what + (f" ({unit})" if unit else ""),
-                     "reference": ref, "ours": ours.get(key, "not measured")})
+                     "reference": f"{ref:g}", "ours": ours.get(key, "not measured")})
     return rows

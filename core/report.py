@@ -10,6 +10,30 @@ def setup() -> None:
     plots.style()
     torch.manual_seed(0)
     torch.set_flush_denormal(True)
+    _show_each_figure_once()
+
+
+def _show_each_figure_once() -> None:
+    """Under Jupyter (Quarto) a cell's returned Figure is shown as its result, and the inline
+    backend would show every pyplot figure again at the end of the cell: with interactive mode off
+    it does not, and figures are closed after each cell instead (memory)."""
+    import matplotlib.pyplot as plt
+
+    # Load the backend now: Jupyter's inline backend turns interactive mode on when it loads.
+    plt.switch_backend(plt.get_backend())
+    plt.ioff()
+    try:
+        shell = get_ipython()  # noqa: F821 - defined only inside IPython
+    except NameError:
+        return
+    if _close_figures not in shell.events.callbacks["post_run_cell"]:
+        shell.events.register("post_run_cell", _close_figures)
+
+
+def _close_figures(result=None) -> None:
+    import matplotlib.pyplot as plt
+
+    plt.close("all")
 
 
 def fmt(value: float, digits: int = 4) -> str:
@@ -30,6 +54,10 @@ def table(rows, columns=None, digits: int = 4):
         rows = frame.to_dict("records")
     columns = columns or list(rows[0])
     cell = lambda v: fmt(v, digits) if isinstance(v, float) else str(v)
-    lines = ["| " + " | ".join(map(str, columns)) + " |", "|" + "---|" * len(columns)]
-    lines += ["| " + " | ".join(cell(r.get(c, "")) for c in columns) + " |" for r in rows]
+    body = [[cell(r.get(c, "")) for c in columns] for r in rows]
+    # Pandoc sizes the columns of a wide pipe table by the dashes under each header: as many as
+    # the column's longest entry, so a long command column does not squeeze the numbers.
+    widths = [max(3, len(str(c)), *(len(line[i]) for line in body)) for i, c in enumerate(columns)]
+    lines = ["| " + " | ".join(map(str, columns)) + " |", "|" + "|".join("-" * w for w in widths) + "|"]
+    lines += ["| " + " | ".join(line) + " |" for line in body]
     return Markdown("\n".join(lines))

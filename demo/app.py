@@ -22,6 +22,7 @@ import gradio as gr  # noqa: E402
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 import torch  # noqa: E402
+from PIL import Image  # noqa: E402
 
 from demo import inference as inf  # noqa: E402
 
@@ -29,21 +30,13 @@ from demo import inference as inf  # noqa: E402
 # threads for these tiny 28x28 batches (see bench/demo_latency.py).
 CONCURRENCY = int(os.environ.get("AELAB_DEMO_CONCURRENCY", "2"))
 torch.set_num_threads(int(os.environ.get("AELAB_DEMO_THREADS", "1")))
-try:
-    ENGINE = inf.Engine.load()
-except Exception as exc:  # e.g. a checkpoint not trained yet: say which and how, not a traceback
-    sys.exit(f"The demo cannot start: {type(exc).__name__}: {exc}\n"
-             "`make demo` trains any missing shipped model first (python -m core.train --all --missing).")
-LABELS = {"ae": "AE (A1, 2-D code)", "vae": "VAE bottleneck (16-D)", "map": "MAP through the VAE decoder"}
-ERASED_RGB = np.array([150, 30, 30], dtype=np.uint8)  # erased pixels, so a black-on-black hole shows
-# Outputs are sent as the models' own 28x28 pixels (tiny PNGs); the browser enlarges them unblurred.
-CSS = ".digit img { width: 100% !important; height: 100% !important; object-fit: contain; image-rendering: pixelated; }"
+# Gradio decodes an upload before our checks see it: refuse decompression bombs (a 12000x12000
+# PNG of a few kB would cost gigabytes) beyond twice the largest drawing we accept.
+Image.MAX_IMAGE_PIXELS = inf.MAX_SIDE ** 2
 
 
 def example_drawings() -> list[str]:
     """The examples (first test image of each digit) as 280x280 black-on-white PNGs, like a drawing."""
-    from PIL import Image
-
     from core.data import examples
 
     folder = inf.CACHE_DIR / "examples"
@@ -57,6 +50,18 @@ def example_drawings() -> list[str]:
     return [str(p) for p in paths]
 
 
+try:
+    ENGINE = inf.Engine.load()
+    EXAMPLES = example_drawings()
+except Exception as exc:  # e.g. a checkpoint not trained yet: say which and how, not a traceback
+    sys.exit(f"The demo cannot start: {type(exc).__name__}: {exc}\n"
+             "`make demo` fetches MNIST and trains any missing shipped model first.")
+LABELS = {"ae": "AE (A1, 2-D code)", "vae": "VAE bottleneck (16-D)", "map": "MAP through the VAE decoder"}
+ERASED_RGB = np.array([150, 30, 30], dtype=np.uint8)  # erased pixels, so a black-on-black hole shows
+# Outputs are sent as the models' own 28x28 pixels (tiny PNGs); the browser enlarges them unblurred.
+CSS = ".digit img { width: 100% !important; height: 100% !important; object-fit: contain; image-rendering: pixelated; }"
+
+
 def noisy_view(c: inf.Comparison) -> np.ndarray:
     img = np.repeat(inf.to_uint8(c.noisy)[..., None], 3, axis=2)
     if c.mask is not None:
@@ -68,9 +73,11 @@ def caption(psnr: float, ms: float | None = None) -> str:
     return f"**PSNR {psnr:.2f} dB**" + ("" if ms is None else f" · {ms:.1f} ms")
 
 
-def compare(sketch, noise_type, level, seed, beta, steps):
+def compare(sketch, noise_type, level, seed, beta, steps, auto_beta=True):
+    """auto_beta (the default, also through the API): MAP uses the beta validated for this noise;
+    False: the given beta."""
     try:
-        c = ENGINE.compare(sketch, noise_type, level, seed, beta, steps)
+        c = ENGINE.compare(sketch, noise_type, level, seed, None if auto_beta else beta, steps)
         latent = ENGINE.latent_image(c)
     except inf.InputError as exc:
         raise gr.Error(str(exc), title="Cannot use this input") from None
@@ -101,7 +108,7 @@ with gr.Blocks(title="Autoencoder Lab: denoising demo") as demo:
                                   canvas_size=(400, 400), fixed_canvas=True, sources=("upload",),
                                   brush=gr.Brush(default_size=16, colors=["#000000"], color_mode="fixed"),
                                   layers=False, elem_id="sketch")
-            gr.Examples(example_drawings(), inputs=sketch, label="Or pick a test digit",
+            gr.Examples(EXAMPLES, inputs=sketch, label="Or pick a test digit",
                         examples_per_page=10)
         with gr.Column(scale=2):
             noise_type = gr.Radio(list(inf.NOISE_TYPES), value="Gaussian", label="Noise")
@@ -110,10 +117,10 @@ with gr.Blocks(title="Autoencoder Lab: denoising demo") as demo:
                                    "erased block: side as a fraction of the 20-px digit box")
             seed = gr.Number(0, precision=0, minimum=0, maximum=inf.MAX_SEED, label="Noise seed")
             with gr.Accordion("MAP settings", open=True):
-                beta = gr.Slider(0, ENGINE.max_beta, value=ENGINE.beta_for("Gaussian", 0.5), step=ENGINE.max_beta / 1000,
-                                 label="beta (prior weight)",
-                                 info="argmin_z ||x - g(z)||² + beta ||z||². Set to the beta validated for "
-                                      "the noise level whenever the noise changes.")
+                auto_beta = gr.Checkbox(True, label="beta validated for this noise (A8)",
+                                        info="untick, or move the slider, to choose beta yourself")
+                beta = gr.Slider(0, ENGINE.max_beta, value=ENGINE.beta_for("Gaussian", 0.5), step=0.001,
+                                 label="beta (prior weight)", info="argmin_z ||x - g(z)||² + beta ||z||²")
                 steps = gr.Slider(1, ENGINE.max_steps, value=ENGINE.default_steps, step=1, label="steps",
                                   info=f"optimiser iterations; {ENGINE.default_restarts} restarts, the best kept")
             run = gr.Button("Compare", variant="primary", elem_id="run")
@@ -134,13 +141,16 @@ with gr.Blocks(title="Autoencoder Lab: denoising demo") as demo:
     with gr.Accordion("All numbers (JSON)", open=False):
         numbers = gr.JSON(label="numbers")
 
-    run.click(compare, [sketch, noise_type, level, seed, beta, steps],
+    run.click(compare, [sketch, noise_type, level, seed, beta, steps, auto_beta],
               [outputs["clean"][0], outputs["noisy"][0], outputs["noisy"][1],
                outputs["ae"][0], outputs["ae"][1], outputs["vae"][0], outputs["vae"][1],
                outputs["map"][0], outputs["map"][1], loss_plot, latent_map, numbers],
               api_name="compare", concurrency_limit=CONCURRENCY)
-    for control in (noise_type, level):
-        control.change(ENGINE.beta_for, [noise_type, level], beta, queue=False, api_visibility="private")
+    # The slider shows the beta in use: the validated one while the box is ticked.
+    for control in (noise_type, level, auto_beta):
+        control.change(lambda kind, lvl, auto: ENGINE.beta_for(kind, lvl) if auto else gr.skip(),
+                       [noise_type, level, auto_beta], beta, queue=False, api_visibility="private")
+    beta.input(lambda: False, None, auto_beta, queue=False, api_visibility="private")
 
 demo.queue(max_size=64, default_concurrency_limit=CONCURRENCY)
 

@@ -29,7 +29,9 @@ class InputError(ValueError):
 MIN_SIDE, MAX_SIDE = 16, 2048   # px per side of an accepted drawing / upload
 INK_THRESHOLD = 0.1             # ink level that counts as drawn (for the bounding box and checks)
 MAX_INK_FRACTION = 0.5          # more ink than this is a filled canvas, not a digit (MNIST: 13%)
-MIN_BOX_FRACTION = 0.06         # a drawing whose longer side is under 6% of the canvas is a dot
+MIN_BOX_FRACTION = 0.12         # a drawing whose longer side is under 12% of the canvas is a dot
+BLOB_BOX_FRACTION = 0.3         # ... and so is a small, round, solid blob (a wide brush's dot)
+BLOB_FILL = 0.6                 # (a disc fills 79% of its box; a digit's strokes far less)
 DIGIT_BOX = 20                  # MNIST: the longer side of the digit's box is scaled to 20 px
 COM_TARGET = 14.0               # MNIST test set: mean centre of mass at (13.99, 14.01), index units
 LUMA = np.array([0.299, 0.587, 0.114], dtype=np.float32)
@@ -42,16 +44,19 @@ def _as_array(image, what: str) -> np.ndarray:
 
         try:
             with Image.open(image) as im:
+                _check_size(*im.size, what)  # before decoding: a huge image would cost gigabytes
                 image = im.convert("RGBA") if im.mode not in ("L", "LA", "RGB", "RGBA") else im.copy()
-        except (OSError, UnidentifiedImageError) as exc:
+        except (OSError, UnidentifiedImageError, Image.DecompressionBombError) as exc:
             raise InputError(f"The {what} could not be read as an image ({type(exc).__name__}).") from exc
     if type(image).__module__.startswith("PIL."):
+        _check_size(*image.size, what)
         if image.mode not in ("1", "L", "LA", "RGB", "RGBA"):
             image = image.convert("RGBA")  # palette, CMYK, 16-bit...: one colour model for all
         image = np.asarray(image)
     if not isinstance(image, np.ndarray):
         raise InputError(f"The {what} must be an image, not {type(image).__name__}.")
     a = image
+    _check_shape(a, what)  # before any float copy
     if a.dtype == np.bool_:
         return a.astype(np.float32)
     if a.dtype == np.uint8:
@@ -72,7 +77,10 @@ def _as_array(image, what: str) -> np.ndarray:
 def _check_shape(a: np.ndarray, what: str) -> None:
     if a.ndim not in (2, 3) or (a.ndim == 3 and a.shape[2] not in (1, 2, 3, 4)):
         raise InputError(f"The {what} has shape {a.shape}; expected a grey HxW or an HxWx3/4 colour image.")
-    h, w = a.shape[:2]
+    _check_size(a.shape[1], a.shape[0], what)
+
+
+def _check_size(w: int, h: int, what: str) -> None:
     if not (MIN_SIDE <= h <= MAX_SIDE and MIN_SIDE <= w <= MAX_SIDE):
         raise InputError(f"The {what} is {w}x{h} px; drawings must be {MIN_SIDE} to {MAX_SIDE} px on each side.")
 
@@ -81,7 +89,6 @@ def image_ink(image, what: str = "image") -> np.ndarray:
     """Ink [H,W] in [0,1] (1 = black stroke) of a picture of dark strokes on a light or transparent
     background: transparent pixels count as white, whatever colour they store."""
     a = _as_array(image, what)
-    _check_shape(a, what)
     if a.ndim == 2:
         return 1 - a
     c = a.shape[2]
@@ -93,7 +100,6 @@ def image_ink(image, what: str = "image") -> np.ndarray:
 def layer_ink(image, what: str = "layer") -> np.ndarray:
     """Ink of a Sketchpad layer: its alpha (strokes on a transparent layer), else as `image_ink`."""
     a = _as_array(image, what)
-    _check_shape(a, what)
     if a.ndim == 3 and a.shape[2] in (2, 4):
         return a[..., -1]
     return image_ink(a, what)
@@ -157,7 +163,10 @@ def mnistify(ink: np.ndarray) -> Prepared:
     rows, cols = np.flatnonzero(drawn.any(1)), np.flatnonzero(drawn.any(0))
     top, bottom, left, right = rows[0], rows[-1] + 1, cols[0], cols[-1] + 1
     bh, bw = bottom - top, right - left
-    if max(bh, bw) < max(3, MIN_BOX_FRACTION * min(h, w)):
+    side = max(bh, bw)
+    blob = (side < BLOB_BOX_FRACTION * min(h, w) and side <= 1.5 * min(bh, bw)
+            and float(drawn[top:bottom, left:right].mean()) > BLOB_FILL)
+    if side < max(3, MIN_BOX_FRACTION * min(h, w)) or blob:
         raise InputError(f"The drawing is only a dot ({bw}x{bh} px on a {w}x{h} canvas): "
                          "draw a whole digit, filling most of the canvas's height.")
     warnings = []
@@ -207,6 +216,8 @@ def _number(value, name: str, lo: float, hi: float, integer: bool = False) -> fl
 
 
 def noise_kind(kind: str) -> str:
+    if not isinstance(kind, str):
+        raise InputError(f"The noise type must be one of {', '.join(NOISE_TYPES)}, not {kind!r}.")
     if kind in NOISE_TYPES.values():
         return kind
     if kind not in NOISE_TYPES:

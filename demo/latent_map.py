@@ -12,7 +12,7 @@ import torch
 from PIL import Image, ImageDraw, ImageFont
 
 from core import checkpoints
-from core.analysis import encode, latent_bounds
+from core.analysis import cached, encode, latent_bounds
 
 from .inference import CACHE_DIR
 
@@ -45,17 +45,16 @@ class LatentMap:
             raise checkpoints.CheckpointError(f"none of {', '.join(names)} is trained; "
                                               f"run `python -m core.train {names[-1]}`")
         model = checkpoints.load(name, directory)
-        # The test set's codes depend only on the weights: cached per checkpoint hash.
-        digest = checkpoints.sha256(checkpoints.path(name, directory))[:16]
-        cache = CACHE_DIR / f"latent-{name}-{digest}.pt"
-        if cache.exists():  # also spares loading MNIST at start-up
-            saved = torch.load(cache, weights_only=True)
-            z, y = saved["z"], saved["labels"]
-        else:
+
+        def codes():
             x, y = load_mnist("test")
-            z = encode(model, x)
-            checkpoints.save_file({"z": z, "labels": y}, cache)
-        return cls(model, name, z, y, path_decoder)
+            return {"z": encode(model, x), "labels": y}
+
+        # The test set's codes depend only on the weights: cached per checkpoint hash (a hit also
+        # spares loading MNIST at start-up; a damaged cache file is recomputed).
+        digest = checkpoints.sha256(checkpoints.path(name, directory))[:16]
+        saved = cached(f"latent-{name}-{digest}", codes, CACHE_DIR)
+        return cls(model, name, saved["z"], saved["labels"], path_decoder)
 
     def _render_background(self) -> None:
         from matplotlib.backends.backend_agg import FigureCanvasAgg

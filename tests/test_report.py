@@ -26,6 +26,30 @@ def test_front_matter_is_valid_yaml_with_a_title(chapter):
     assert isinstance(meta, dict) and meta.get("title")
 
 
+def test_the_site_root_redirects_to_the_index_page():
+    meta = yaml.safe_load((qmd.REPORT_DIR / "index.qmd").read_text().split("---\n", 2)[1])
+    assert "/index.html" in meta.get("aliases", [])
+
+
+def test_summary_table_shows_every_reference_value_of_the_spec_as_written():
+    from core import reference
+
+    rows = reference.comparison_rows({})
+    assert [r["reference"] for r in rows] == [f"{v[2]:g}" for v in reference.REFERENCE.values()]
+    if SPEC.exists():  # the spec lives beside the checkout, not in it
+        sentences = re.findall(r"Reference[^:\n]*:([^\n]*)", SPEC.read_text())
+        text = re.sub(r"\([^)]*\)|\w+-\d+", "", " ".join(sentences))  # drop "(digits 0..9)", "PCA-30"
+        numbers = [f"{float(n):g}" for n in re.findall(r"\d+(?:\.\d+)?", text)]
+        assert len(numbers) >= 24 and sorted(numbers) == sorted(r["reference"] for r in rows)
+
+
+def test_markdown_tables_size_columns_by_their_longest_entry():
+    from core import report
+
+    lines = report.table([{"model": "a", "command": "`python -m core.train something --threads 1`"}]).data.splitlines()
+    assert lines[1] == "|" + "-" * len("model") + "|" + "-" * len("`python -m core.train something --threads 1`") + "|"
+
+
 @pytest.mark.parametrize("chapter", CHAPTERS, ids=lambda p: p.name)
 def test_cross_references_resolve_and_labels_are_unique(chapter):
     text = chapter.read_text()
@@ -76,46 +100,73 @@ def test_mentions_of_another_pages_exercise_link_to_its_section(chapter):
     assert not bare, f"mentions of other pages' exercises without a link: {bare}"
 
 
-def test_cell_runner_reports_what_each_cell_displays(tmp_path):
-    page = tmp_path / "page.qmd"
-    page.write_text("""---
+RUNNER_PAGE = """---
 title: t
 ---
 
 ```{python}
+#| include: false
+from core import report
+SETUP
+import matplotlib.pyplot as plt
+```
+
+```{python}
 #| label: fig-x
 #| fig-cap: "a figure"
-import matplotlib.pyplot as plt
 plt.subplots()[0]
 ```
 
 ```{python}
-from core import report
+print("stray")
 report.table([{"a": 1.5}])
 ```
 
-```{python}
-n = 2 + 2
-```
+Inline: `{python} 2 + 2`, `{python} "a string"`, `{python} 1 > 0`.
+"""
 
-Inline: `{python} n`.
-""")
+
+def test_runner_sees_what_quarto_would_put_on_the_page(tmp_path):
+    page = tmp_path / "page.qmd"
+    page.write_text(RUNNER_PAGE.replace("SETUP", "report.setup()"))
     result = qmd.run_chapter(page)
-    assert result["displays"] == ["figure", "table", None] and result["namespace"]["n"] == 4
-    assert [c.options for c in qmd.cells(page.read_text())][0] == {"label": "fig-x", "fig-cap": '"a figure"'}
+    assert [(r.figures, r.tables) for r in result["cells"]] == [(0, 0), (1, 0), (0, 1)]
+    assert result["cells"][2].stdout == "stray\n"
+    assert [(v.type, v.text) for v in result["inline"]] == [("int", "4"), ("str", "a string"), ("bool", "True")]
+    assert [c.options for c in qmd.cells(page.read_text())][1] == {"label": "fig-x", "fig-cap": '"a figure"'}
+
+
+def test_runner_sees_a_figure_shown_twice_without_the_report_setup(tmp_path):
+    """What report.setup() prevents: Jupyter's inline backend shows a returned pyplot figure again."""
+    page = tmp_path / "page.qmd"
+    page.write_text(RUNNER_PAGE.replace("SETUP", ""))
+    assert qmd.run_chapter(page)["cells"][1].figures == 2
+
+
+def test_a_failing_cell_is_named(tmp_path):
+    page = tmp_path / "page.qmd"
+    page.write_text("---\ntitle: t\n---\n\n```{python}\nx = 1\n```\n\n```{python}\n1 / 0\n```\n")
+    with pytest.raises(qmd.ChapterError, match=r"cell 1 \(line 9\) failed: ZeroDivisionError"):
+        qmd.run_chapter(page)
 
 
 @pytest.mark.parametrize("chapter", CHAPTERS, ids=lambda p: p.name)
-def test_chapter_executes_and_captions_every_figure_and_table(chapter, mnist):
-    cells = qmd.cells(chapter.read_text())
+def test_chapter_executes_and_shows_each_figure_and_table_once_with_caption(chapter, mnist):
+    """Each chapter in a fresh kernel, as Quarto renders it: a cell shows a figure exactly when it
+    has a fig- label and caption (once), a table exactly when tbl-; nothing is printed by accident;
+    every inline value is plain text (str, int or float: not a bool or a numpy scalar's repr)."""
     result = qmd.run_chapter(chapter)
-    assert len(result["seconds"]) == len(cells) == len(result["displays"])
-    for cell, shown in zip(cells, result["displays"]):
-        label = cell.options.get("label", "")
-        where = f"{chapter.name} cell {cell.index} (line {cell.line})"
-        if shown == "figure":
-            assert label.startswith("fig-") and cell.options.get("fig-cap"), f"{where}: figure without fig- label/caption"
-        if shown == "table":
-            assert label.startswith("tbl-") and cell.options.get("tbl-cap"), f"{where}: table without tbl- label/caption"
-        if label.startswith(("fig-", "tbl-")):
-            assert shown == {"fig": "figure", "tbl": "table"}[label[:3]], f"{where}: {label} displays {shown}"
+    assert len(result["cells"]) == len(qmd.cells(chapter.read_text()))
+    for run in result["cells"]:
+        label, where = run.cell.options.get("label", ""), f"{chapter.name} cell {run.cell.index} (line {run.cell.line})"
+        figure, table = label.startswith("fig-"), label.startswith("tbl-")
+        assert run.figures == int(figure), f"{where}: shows {run.figures} figure(s) (label {label!r})"
+        assert run.tables == int(table), f"{where}: shows {run.tables} table(s) (label {label!r})"
+        assert not figure or run.cell.options.get("fig-cap"), f"{where}: figure without caption"
+        assert not table or run.cell.options.get("tbl-cap"), f"{where}: table without caption"
+        # Text results are shown on purpose (a model's layers); a default repr or a figure's is an accident.
+        accidents = [o for o in run.other if re.search(r"<.* at 0x|<Figure size|^\(<", o)]
+        assert not run.stdout and not accidents, f"{where}: stray output {run.stdout!r} {accidents}"
+    for value in result["inline"]:
+        assert value.type in ("str", "int", "float"), f"{chapter.name}: `{value.expr}` is a {value.type}"
+        assert "`" not in value.text and "\\" not in value.text, f"{chapter.name}: `{value.expr}` -> {value.text!r}"

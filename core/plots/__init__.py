@@ -1,6 +1,7 @@
 """Figures of the report and the demo: matplotlib, one function per figure, each returns a Figure.
 
-`style()` sets the one look every chapter shares (called by report/_setup.py's hidden first cell).
+`style()` sets the one look every chapter shares (called by `core.report.setup()`, which is every
+chapter's hidden first cell).
 """
 from __future__ import annotations
 
