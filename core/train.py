@@ -281,8 +281,8 @@ def _init_worker(slots, threads: int) -> None:
     torch.set_num_threads(threads)
 
 
-def _train_in_worker(name: str, kwargs: dict) -> float:
-    return train(name, position=_SLOT, **kwargs)["metrics"][entry(name)[0].metric_name]
+def _train_in_worker(name: str, kwargs: dict) -> None:
+    train(name, position=_SLOT, **kwargs)  # the checkpoint stays on disk, not pickled back
 
 
 def train_many(names: list[str], jobs: int = 1, threads: int | None = None, **kwargs) -> None:
@@ -293,7 +293,9 @@ def train_many(names: list[str], jobs: int = 1, threads: int | None = None, **kw
     if jobs <= 1 or len(names) < 2:
         if threads:
             torch.set_num_threads(threads)
-        for name in tqdm(names, desc="models", unit="model", disable=len(names) < 2):
+        overall = tqdm(names, desc="models", unit="model", disable=len(names) < 2)
+        for name in overall:
+            overall.set_postfix(model=name)
             train(name, **kwargs)
         return
     threads = threads or max(1, cpu_count() // jobs)

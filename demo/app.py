@@ -53,6 +53,9 @@ def example_drawings() -> list[str]:
 try:
     ENGINE = inf.Engine.load()
     EXAMPLES = example_drawings()
+    # One request's work at start (torch and oneDNN set up lazily): the first visitor sees the
+    # same latencies as every later one.
+    ENGINE.latent_image(ENGINE.compare(EXAMPLES[7]))
 except Exception as exc:  # e.g. a checkpoint not trained yet: say which and how, not a traceback
     sys.exit(f"The demo cannot start: {type(exc).__name__}: {exc}\n"
              "`make demo` fetches MNIST and trains any missing shipped model first.")
