@@ -66,15 +66,12 @@ def engine(batches: int, batch_size: int, model_name: str = "spec_ae", threads: 
 def parallel(args) -> None:
     """All cores in one process vs one single-thread process per core, same model, alternating."""
     cores = train.cpu_count()
-    pool = multiprocessing.get_context("spawn").Pool(cores)
-    try:
+    with multiprocessing.get_context("spawn").Pool(cores) as pool:
         pool.starmap(engine, [(2, args.batch_size, args.model, 1)] * cores)  # warm-up: imports, data
         single, together = [], []
         for _ in range(args.rounds):
             single.append(engine(args.batches, args.batch_size, args.model, cores))
             together.append(sum(pool.starmap(engine, [(args.batches, args.batch_size, args.model, 1)] * cores)))
-    finally:
-        pool.close()
     one, many = statistics.median(single), statistics.median(together)
     print(f"{args.model}, batch {args.batch_size}, {args.batches} batches x {args.rounds} rounds, {cores} cores")
     print(f"one process, {cores} threads           : {one:8.0f} img/s")
