@@ -6,13 +6,13 @@ Every shipped checkpoint `checkpoints/<name>.pt` is trained from its entry here 
 from __future__ import annotations
 
 from ..train_config import TrainConfig
-from . import ae, classifier, colour, fc, mlp_vae, upsampling, vae
+from . import ae, classifier, colour, fc, judge, mlp_vae, upsampling, vae
 from .base import Autoencoder, LabModel
 
 # Each family module declares MODELS = {name: (class, config, TrainConfig)}; order = EXERCISES.md.
 REGISTRY: dict[str, tuple[type, object, TrainConfig]] = {
     **ae.MODELS, **classifier.MODELS, **vae.MODELS, **fc.MODELS, **upsampling.MODELS,
-    **colour.MODELS, **mlp_vae.MODELS,
+    **colour.MODELS, **mlp_vae.MODELS, **judge.MODELS,
 }
 
 
