@@ -18,6 +18,7 @@ and its PSNRs, by
 from __future__ import annotations
 
 import argparse
+import json
 import time
 
 import numpy as np
@@ -103,11 +104,12 @@ def grid(method: str, level: float) -> list[dict]:
     grids = {
         "gaussian": [{"width": w} for w in (0.5, 0.75, 1.0, 1.25, 1.5, 2.0)],
         "median": [{"size": k} for k in (2, 3, 4, 5)],
-        "nlm": [{"h": round(f * s, 4), "patch_size": p} for f in (0.3, 0.5, 0.7, 0.9, 1.2, 1.6) for p in (3, 5)],
-        "tv": [{"weight": w} for w in (0.03, 0.06, 0.1, 0.15, 0.25, 0.4, 0.6)],
-        "wavelet": [{"sigma": round(f * s, 4), "rule": m} for f in (0.5, 0.75, 1.0, 1.5)
+        "nlm": [{"h": round(f * s, 4), "patch_size": p} for f in (0.1, 0.2, 0.3, 0.5, 0.7, 0.9, 1.2, 1.6)
+                for p in (3, 5)],
+        "tv": [{"weight": w} for w in (0.01, 0.02, 0.03, 0.06, 0.1, 0.15, 0.25, 0.4, 0.6)],
+        "wavelet": [{"sigma": round(f * s, 4), "rule": m} for f in (0.15, 0.25, 0.35, 0.5, 0.75, 1.0, 1.5)
                     for m in ("BayesShrink", "VisuShrink")],
-        "bm3d": [{"sigma_psd": round(f * s, 4)} for f in (0.35, 0.6, 1.0)],
+        "bm3d": [{"sigma_psd": round(f * s, 4)} for f in (0.2, 0.35, 0.6, 1.0, 1.5)],
         "blur_bg": [{"width": w, "background": round(b * s, 4)} for w in (0.5, 0.75, 1.0, 1.5)
                     for b in (0.0, 0.2, 0.4, 0.6, 0.8)],
     }
@@ -162,9 +164,20 @@ def tune(levels=LEVELS, noise: str = "gaussian", methods=tuple(FILTERS), n: int 
     return out
 
 
-def tune_all(write: bool = True, bm3d_n: int = BM3D_VAL_N) -> dict:
+def tune_all(write: bool = True, bm3d_n: int = BM3D_VAL_N, methods=tuple(FILTERS), levels=None) -> dict:
+    """Tune every filter (or `methods` at `levels`, merged into the existing file: the grid
+    searched is recorded with each choice)."""
     torch.set_num_threads(1)
     t0 = time.perf_counter()
+    if levels or tuple(methods) != tuple(FILTERS):
+        result = json.loads(TUNED_FILE.read_text())
+        part = tune(levels or LEVELS, "gaussian", methods=methods, bm3d_n=bm3d_n)
+        for m, per in part.items():
+            result["gaussian"].setdefault(m, {}).update(per)
+        result["seconds"] = round(result["seconds"] + time.perf_counter() - t0, 1)
+        if write:
+            checkpoints.write_json(result, TUNED_FILE)
+        return result
     result = {"gaussian": tune(LEVELS, "gaussian", bm3d_n=bm3d_n),
               "salt_pepper": tune(SP_AMOUNTS, "salt_pepper", methods=tuple(m for m in FILTERS if m not in SLOW)),
               "validation": f"{VAL_N} training images (randperm seed {VAL_SEED}), noise seed {VAL_NOISE_SEED}; "
@@ -184,8 +197,6 @@ def tuned(target=None) -> dict:
     if target not in _TUNED:
         if not target.exists():
             raise FileNotFoundError(f"{target} is missing; run `python -m core.baselines --tune`")
-        import json
-
         _TUNED[target] = json.loads(target.read_text())
     return _TUNED[target]
 
@@ -216,6 +227,9 @@ def main(argv=None):
     parser = argparse.ArgumentParser(description="Tune the classical denoisers on validation images.")
     parser.add_argument("--tune", action="store_true", help=f"run the tuning and write {TUNED_FILE}")
     parser.add_argument("--bm3d-n", type=int, default=BM3D_VAL_N, help="validation images for BM3D")
+    parser.add_argument("--methods", nargs="+", default=list(FILTERS), choices=FILTERS,
+                        help="retune only these (Gaussian noise), merged into the existing file")
+    parser.add_argument("--levels", type=float, nargs="+", help="retune only at these levels (merged)")
     parser.add_argument("--dry-run", action="store_true", help="a tiny tuning (8 images, two levels), not written")
     args = parser.parse_args(argv)
     if args.dry_run:
@@ -226,7 +240,7 @@ def main(argv=None):
     if not args.tune:
         parser.print_help()
         return
-    res = tune_all(bm3d_n=args.bm3d_n)
+    res = tune_all(bm3d_n=args.bm3d_n, methods=tuple(args.methods), levels=args.levels)
     for noise in ("gaussian", "salt_pepper"):
         for m, per in res[noise].items():
             print(noise, m, {k: (v["params"], round(v["psnr"], 2)) for k, v in per.items()})

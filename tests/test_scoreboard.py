@@ -256,3 +256,43 @@ def test_cli_json_prints_rows_with_the_contract_keys(mnist, capsys):
     rows = json.loads(capsys.readouterr().out)
     assert [r["method"] for r in rows] == ["noisy", "median", "dncnn"]
     assert all({"method", "level", "psnr", "ssim", "identity", "ms_per_image"} <= set(r) for r in rows)
+
+
+# --- what the chapter reads (a synthetic artifact) -------------------------------------------------
+
+def _row(method, level, psnr, identity, condition="clean", n=100, psnr_sub=None, identity_sub=None):
+    return {"method": method, "level": level, "condition": condition, "n": n, "psnr": psnr, "ssim": 0.5,
+            "identity": identity, "ms_per_image": 1.0, "psnr_sub": psnr if psnr_sub is None else psnr_sub,
+            "identity_sub": identity if identity_sub is None else identity_sub, "n_sub": 10}
+
+
+def _artifact():
+    rows = []
+    for cond in ("clean", "rotate"):
+        rows += [_row("noisy", 0.5, 10, 0.8, cond), _row("map", 0.5, 16, 0.85, cond),
+                 _row("map_clip", 0.5, 18, 0.90, cond, psnr_sub=17.5, identity_sub=0.9),
+                 _row("dncnn", 0.5, 20, 0.95, cond), _row("median", 0.5, 15, 0.92, cond),
+                 _row("tv", 0.5, 13, 0.7, cond), _row("bm3d", 0.5, 17.0, 0.8, cond, n=10)]
+    return {"rows": rows, "variant_rows": []}
+
+
+def test_goals_compare_the_best_map_with_every_filter_and_bm3d_on_its_subset():
+    from core.analysis import scoreboard as asb
+
+    (g,) = asb.goals(_artifact())
+    assert g["map"] == "map_clip" and g["best_psnr_filter"] == "median" and g["best_id_filter"] == "median"
+    assert g["psnr_margin"]["bm3d"] == pytest.approx(0.5)       # paired: MAP's 17.5 on BM3D's 10 images
+    assert g["wins_psnr"] and not g["wins_identity"]             # median keeps 92 % > MAP's 90 %
+    text = asb.goal_sentence(g)
+    assert "does NOT" not in text and "less often than median filter" in text
+
+
+def test_wide_table_and_ood_summary_read_the_rows():
+    from core.analysis import scoreboard as asb
+
+    art = _artifact()
+    table = asb.wide_table(scoreboard.rows(art))
+    assert [r["method"] for r in table][-1] == "BM3D (first 10)"
+    assert table[2]["0.5 PSNR"] == 18 and table[2]["0.5 id %"] == 90
+    (ood,) = asb.ood_summary(art)
+    assert ood["digits"] == "rotate" and "median" in ood["best classical"] and "clip-aware" in ood["best MAP"]
