@@ -54,18 +54,19 @@ class Context:
     """What the methods need, loaded once: the AE/VAE denoisers, dncnn, tuned parameters."""
 
     def __init__(self, ae: str = denoise.AE_NAME, vae: str = denoise.VAE_NAME, levels=LEVELS,
-                 betas: dict | None = None):
+                 betas: dict | None = None, interpolate: bool = False):
         self.names = {"ae": ae, "vae": vae, "judge": judge.NAME, "dncnn": "dncnn"}
         self.den = denoise.Denoisers(checkpoints.load(ae), checkpoints.load(vae))
         self.dncnn = checkpoints.load("dncnn")
         self.tuned = baselines.tuned()
-        self.levels, self._betas = tuple(levels), betas
+        self.levels, self._betas, self.interpolate = tuple(levels), betas, interpolate
 
     @property
     def betas(self) -> dict:
         """MAP's beta per level, validated on first use (only runs that include MAP pay for it)."""
         if self._betas is None:
-            self._betas = map_betas(self.den, self.levels, checkpoints.sha256(checkpoints.path(self.names["vae"])))
+            self._betas = map_betas(self.den, self.levels, checkpoints.sha256(checkpoints.path(self.names["vae"])),
+                                    self.interpolate)
         return self._betas
 
     def run(self, method: str, noisy: torch.Tensor, level: float) -> torch.Tensor:
@@ -83,12 +84,13 @@ class Context:
         return baselines.apply(method, noisy, **baselines.params_for(method, level, table=self.tuned))
 
 
-def map_betas(den: denoise.Denoisers, levels=LEVELS, vae_sha: str | None = None) -> dict:
+def map_betas(den: denoise.Denoisers, levels=LEVELS, vae_sha: str | None = None, interpolate: bool = False) -> dict:
     """{"map": {level: beta}, "map_clip": {...}}: the best beta of BETAS by validation PSNR.
 
     The A8 study (core.analysis.vae, recorded in checkpoints/denoise_defaults.json) ran exactly
     this search on the same validation images: where it did, for these very weights (`vae_sha`),
-    its choice is reused instead of recomputed."""
+    its choice is reused instead of recomputed. interpolate=True: at a level the study did not
+    cover, its choices interpolated log-linearly (core.denoise.beta_for) instead of a new search."""
     clean = baselines.validation_set()
     out = {"map": {}, "map_clip": {}}
     saved = denoise._read_defaults() or {}
@@ -97,6 +99,10 @@ def map_betas(den: denoise.Denoisers, levels=LEVELS, vae_sha: str | None = None)
             out[method].update({str(lv): saved[key][str(lv)] for lv in levels if str(lv) in saved.get(key, {})})
     for level in levels:
         if all(str(level) in out[m] for m in out):
+            continue
+        if interpolate and out["map"]:
+            out["map"][str(level)] = denoise.beta_for(level)
+            out["map_clip"][str(level)] = denoise.beta_for(level, clip_aware=True)
             continue
         noisy = data.add_noise(clean, level, seed=baselines.VAL_NOISE_SEED)
         with torch.inference_mode():
@@ -213,20 +219,20 @@ def run_parallel(tasks: list[tuple], ae: str, vae: str, betas: dict, jobs: int =
 
 
 def write(n: int = TEST_N, bm3d_n: int = BM3D_N, ood_n: int = OOD_N, ood_bm3d_n: int = OOD_BM3D_N,
-          variants=(), target=None, jobs: int = 2) -> dict:
+          variants=(), target=None, jobs: int = 2, interpolate: bool = False) -> dict:
     """Compute everything the A8 chapter shows and write it atomically to results/scoreboard.json,
     in `jobs` one-thread worker processes. variants: extra (ae, vae) checkpoint pairs (other
     seeds): their AE/VAE/MAP rows go to "variant_rows", tagged with the pair."""
     t0 = time.perf_counter()
     torch.set_num_threads(1)
-    ctx = Context()
+    ctx = Context(interpolate=interpolate)
     betas = ctx.betas
     tasks = [(n, lv, METHODS, "clean", bm3d_n) for lv in LEVELS]
     tasks += [(ood_n, lv, METHODS, c, ood_bm3d_n) for c in CONDITIONS for lv in OOD_LEVELS]
     res = run_parallel(tasks, ctx.names["ae"], ctx.names["vae"], betas, jobs)
     variant_rows = []
     for ae, vae in variants:
-        vctx = Context(ae, vae)
+        vctx = Context(ae, vae, interpolate=interpolate)
         part = run_parallel([(n, lv, DENOISERS, "clean", bm3d_n) for lv in LEVELS], ae, vae, vctx.betas, jobs)
         variant_rows += [{**r, "checkpoints": f"{ae}+{vae}"} for r in part["rows"]]
     artifact = {
@@ -234,7 +240,7 @@ def write(n: int = TEST_N, bm3d_n: int = BM3D_N, ood_n: int = OOD_N, ood_bm3d_n:
         "params": {"n": n, "levels": LEVELS, "bm3d_n": bm3d_n, "ood_n": ood_n, "ood_levels": OOD_LEVELS,
                    "ood_bm3d_n": ood_bm3d_n, "conditions": CONDITIONS, "chunk": CHUNK,
                    "test_subset": f"test images, randperm seed {TEST_SEED}", "noise_seed": data.NOISE_SEED,
-                   "threads": 1},
+                   "threads": 1, "beta_interpolated": interpolate},
         "map_betas": betas, "rows": res["rows"], "variant_rows": variant_rows,
         "bits": res["bits"], "probe": res["probe"],
         "judge_accuracy": judge.accuracy_table(n=JUDGE_N), "seconds": round(time.perf_counter() - t0, 1),
@@ -298,6 +304,8 @@ def main(argv=None):
                         help="with --write: extra checkpoint pairs (other seeds) for the assignment's denoisers")
     parser.add_argument("--ood-n", type=int, default=OOD_N, help="with --write: test images per OOD condition")
     parser.add_argument("--ood-bm3d-n", type=int, default=OOD_BM3D_N, help="with --write: BM3D images per OOD condition")
+    parser.add_argument("--interpolate-beta", action="store_true",
+                        help="at levels the A8 study did not cover, interpolate its beta instead of searching")
     parser.add_argument("--jobs", type=int, default=2, help="with --write: worker processes (one thread each)")
     parser.add_argument("--json", action="store_true", help="print the rows as one JSON list")
     parser.add_argument("--write", action="store_true", help=f"compute the full artifact -> {ARTIFACT}")
@@ -308,7 +316,8 @@ def main(argv=None):
             variants = [tuple(v.split(":")) for v in args.variants]
             if any(len(v) != 2 for v in variants):
                 parser.error("--variants takes AE:VAE pairs")
-            art = write(args.n, args.bm3d_n, args.ood_n, args.ood_bm3d_n, variants=variants, jobs=args.jobs)
+            art = write(args.n, args.bm3d_n, args.ood_n, args.ood_bm3d_n, variants=variants, jobs=args.jobs,
+                        interpolate=args.interpolate_beta)
             print(f"wrote {ARTIFACT} in {art['seconds']} s")
             return
         if args.dry_run:
