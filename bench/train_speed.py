@@ -54,7 +54,7 @@ def textbook(batches: int, batch_size: int) -> float:
 def engine(batches: int, batch_size: int, model_name: str = "spec_ae", threads: int | None = None) -> float:
     if threads:
         torch.set_num_threads(threads)
-    _, _, tcfg = REGISTRY[model_name]
+    tcfg = REGISTRY[model_name].train
     tcfg = replace(tcfg, batch_size=batch_size)
     tensors = data.load(tcfg.dataset, "train")
     model, opt = train._fresh(model_name, 0, tcfg, torch.device("cpu"))

@@ -82,7 +82,11 @@ def build(name: str, ckpt: dict):
     cls = model_class(name) if name in REGISTRY else None
     if cls is None or cls.__name__ != ckpt["model_class"]:
         raise CheckpointError(f"checkpoint {name} holds a {ckpt['model_class']}, unknown here")
-    model = cls(cls.Config(**ckpt["model_config"]))
+    try:
+        model = cls(cls.config_from(ckpt["model_config"]))
+    except (TypeError, ValueError) as exc:
+        raise CheckpointError(f"{path(name)} holds a config the current {cls.__name__} does not take "
+                              f"({exc}). Retrain it with `{train_command(name)} --force`.") from exc
     try:
         model.load_state_dict(ckpt["state_dict"])
     except RuntimeError as exc:

@@ -65,7 +65,7 @@ def test_neighbour_purity_is_high_for_separated_digits_and_near_chance_when_shuf
 @pytest.mark.parametrize("name", ["c_ae", "c_ae_dropout", "c_vae"])
 def test_colour_models_shapes_loss_and_snapshot(name):
     model = build(name)
-    assert REGISTRY[name][2].dataset == "colour_noisy"
+    assert REGISTRY[name].train.dataset == "colour_noisy"
     x, y = _digits(8)
     noisy, clean, y = cm.make_colour_noisy(x, y, "test")
     z = model.encode(noisy)
@@ -136,4 +136,4 @@ def test_shipped_denoiser_beats_the_noisy_input(mnist):
     noisy_score = ca.noisy_input_metrics()
     ours = ca.denoising_metrics("c_ae")
     assert ours["mse"] < noisy_score["mse"] and ours["snr"] > noisy_score["snr"]
-    assert len(checkpoints.load_checkpoint("c_ae")["snapshots"]) == REGISTRY["c_ae"][2].epochs
+    assert len(checkpoints.load_checkpoint("c_ae")["snapshots"]) == REGISTRY["c_ae"].train.epochs

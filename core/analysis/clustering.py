@@ -127,6 +127,6 @@ def score_rows(results: dict) -> list[dict]:
 
 def prior_samples(model, n: int = 20, seed: int = 0) -> torch.Tensor:
     """Decoded draws z ~ N(0, I) from the prior: [n,1,28,28]."""
-    z = torch.randn(n, model.cfg.latent, generator=torch.Generator().manual_seed(seed))
+    z = torch.randn(n, model.cfg.latent_dim, generator=torch.Generator().manual_seed(seed))
     with torch.inference_mode():
         return model.decode(z)
