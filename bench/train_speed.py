@@ -1,7 +1,7 @@
 """Training throughput of the spec AE: our engine vs a textbook PyTorch loop, in one run.
 
-    python bench/train_speed.py [--batches 60] [--batch-size 256] [--rounds 2]
-    python bench/train_speed.py --parallel [--model fc128]   # what `make train --jobs 2` relies on
+    python -m bench.train_speed [--batches 60] [--batch-size 256] [--rounds 2]
+    python -m bench.train_speed --parallel [--model fc128]   # what `make train --jobs 2` relies on
 
 Textbook: torchvision MNIST with transforms.ToTensor()/Pad(2) per item, DataLoader(shuffle=True),
 fp32, contiguous tensors. Engine: core.train's epoch loop (in-memory tensors, index batches,
@@ -16,12 +16,8 @@ from __future__ import annotations
 import argparse
 import multiprocessing
 import statistics
-import sys
 import time
 from dataclasses import replace
-from pathlib import Path
-
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import torch
 from torch.utils.data import DataLoader

@@ -123,14 +123,13 @@ def test_unknown_model_lists_valid_names():
 
 
 SUBPROCESS = """
-import sys; sys.path[:0] = [{tests!r}, {root!r}]
-import tiny; tiny.register(epochs=40)
+from tests import tiny; tiny.register(epochs=40)
 from core.train import main; main(["tiny_ae", "--checkpoints", {ckpts!r}])
 """
 
 
 def test_sigkill_mid_training_resumes_and_disk_state_is_always_loadable(tmp_path):
-    script = SUBPROCESS.format(tests=str(ROOT / "tests"), root=str(ROOT), ckpts=str(tmp_path))
+    script = SUBPROCESS.format(ckpts=str(tmp_path))
     resume = tmp_path / ".resume" / "tiny_ae.pt"
     proc = subprocess.Popen([sys.executable, "-c", script], cwd=ROOT, stdout=subprocess.PIPE,
                             stderr=subprocess.STDOUT, text=True)

@@ -10,14 +10,14 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from .. import checkpoints, data
+from .. import checkpoints, data, models
 from . import encode
 from .colour import cached
 
 N_COMPONENTS = 10
 GMM_SEED = 0
 FIT_POINTS = 20_000  # training images whose latents the GMM is fitted on
-LATENT_MODELS = {"mlp_vae": "MLP VAE, 2-D latent (D1)", "vae16": "conv VAE, 16-D latent (A8)"}
+LATENT_MODELS = {name: models.title(name) for name in ("mlp_vae", "vae16")}
 
 
 def hungarian_mapping(clusters, labels, k: int = N_COMPONENTS) -> np.ndarray:
