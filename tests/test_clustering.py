@@ -98,7 +98,6 @@ def test_missing_checkpoint_degrades_to_a_clear_row(monkeypatch, tmp_path):
     assert "not available" in row["accuracy %"] and "vae16" in row["accuracy %"]
 
 
-@pytest.mark.skipif(not checkpoints.path("mlp_vae").exists(), reason="checkpoints/mlp_vae.pt not trained")
 def test_shipped_mlp_vae_clusters_better_than_chance(mnist):
     r = cl.gmm_on("mlp_vae")
     assert r["accuracy"] > 30 and sorted(r["mapping"].tolist()) == list(range(10))

@@ -131,7 +131,6 @@ def test_real_test_split_is_coloured_mnist(mnist):
     assert torch.allclose(clean.max(1, keepdim=True).values, x, atol=1e-6)
 
 
-@pytest.mark.skipif(not checkpoints.path("c_ae").exists(), reason="checkpoints/c_ae.pt not trained")
 def test_shipped_denoiser_beats_the_noisy_input(mnist):
     noisy_score = ca.noisy_input_metrics()
     ours = ca.denoising_metrics("c_ae")

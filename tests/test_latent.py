@@ -15,11 +15,6 @@ from core.plots import latent as P
 ENCODER_LAYERS = (nn.Conv2d, nn.ReLU, nn.MaxPool2d)
 
 
-def _needs(name):
-    if not checkpoints.path(name).exists():
-        pytest.skip(f"checkpoints/{name}.pt not shipped yet")
-
-
 # --- synthetic invariants ------------------------------------------------------------------------
 
 def test_a3_nearest_neighbour_of_an_index_point_is_itself():
@@ -190,7 +185,6 @@ def test_a4_classifier_logs_and_learns_a_tiny_batch():
 # --- real data, shipped checkpoints -------------------------------------------------------------
 
 def test_a2_a3_real_latents_and_knn(mnist):
-    _needs("spec_ae")
     lat = L.latents()
     assert lat["test_z"].shape == (10_000, 2) and lat["train_z"].shape == (60_000, 2)
     assert (lat["test_z"] >= 0).all()  # the encoder ends in a ReLU
@@ -202,14 +196,12 @@ def test_a2_a3_real_latents_and_knn(mnist):
 
 
 def test_a3_real_pixel_knn_is_a_ceiling(mnist):
-    _needs("spec_ae")
     pix = L.pixel_knn()
     assert len(pix["y"]) == L.PIXEL_QUERIES and pix["overall"] > 90
     assert pix["mean"] > L.latent_knn()["mean"]
 
 
 def test_a4_real_classifier_matches_its_recorded_accuracy(mnist):
-    _needs("spec_classifier")
     res = L.classifier_results()
     assert res["accuracy"] == pytest.approx(L.summary()["a4_test_accuracy"], abs=0.05)
     assert res["accuracy"] >= 99.0  # the target for the shipped classifier
@@ -217,7 +209,6 @@ def test_a4_real_classifier_matches_its_recorded_accuracy(mnist):
 
 
 def test_a5_real_grid_covers_the_occupied_region(mnist):
-    _needs("spec_ae")
     g = L.grid()
     assert g["images"].shape == (L.GRID_N ** 2, 1, 28, 28)
     assert 0.9 < g["inside"] <= 1.0
@@ -227,7 +218,6 @@ def test_a5_real_grid_covers_the_occupied_region(mnist):
 
 
 def test_a6_real_denoising_improves_on_the_noisy_input(mnist):
-    _needs("spec_ae")
     d = L.denoising()
     rows = {r["images"]: r for r in d["rows"]}
     assert rows["AE(noisy)"]["MSE"] < rows["noisy input"]["MSE"]

@@ -151,6 +151,7 @@ def test_a_failing_cell_is_named(tmp_path):
         qmd.run_chapter(page)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("chapter", CHAPTERS, ids=lambda p: p.name)
 def test_chapter_executes_and_shows_each_figure_and_table_once_with_caption(chapter, mnist):
     """Each chapter in a fresh kernel, as Quarto renders it: a cell shows a figure exactly when it

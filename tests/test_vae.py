@@ -92,6 +92,7 @@ def test_wrong_image_size_is_a_clear_error():
         model.encode(torch.rand(2, 1, 32, 32))
 
 
+@pytest.mark.slow
 def test_a_few_adam_steps_lower_the_loss():
     torch.manual_seed(0)
     model = ConvVAE(ConvVAEConfig(latent_dim=4))
@@ -121,8 +122,6 @@ def test_registry_has_both_vaes_with_at_least_30_epochs():
 
 @pytest.mark.parametrize("name", ["vae2", "vae16"])
 def test_shipped_vae_reconstructs_better_than_the_mean_image(name, mnist):
-    if not checkpoints.path(name).exists():
-        pytest.skip(f"{name} is not trained yet")
     model = checkpoints.load(name)
     x_train, x_test = mnist["train"][0], mnist["test"][0][:500]
     with torch.no_grad():
