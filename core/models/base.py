@@ -68,13 +68,14 @@ class LabModel(nn.Module):
     @classmethod
     def upgrade_config(cls, values: dict) -> dict:
         """A saved config dict with today's field names (renamed fields converted)."""
-        out = dict(values)
-        for old, (new, convert) in cls.config_aliases.items():
-            if old in out:
-                if new in out:
-                    raise ValueError(f"{cls.__name__} config has both {old!r} and its new name {new!r}")
-                value = out.pop(old)
-                out[new] = convert(value) if convert else value
+        out = {}
+        for key, value in values.items():  # in the saved order, each renamed field in its place
+            if key in cls.config_aliases:
+                new, convert = cls.config_aliases[key]
+                if new in values:
+                    raise ValueError(f"{cls.__name__} config has both {key!r} and its new name {new!r}")
+                key, value = new, (convert(value) if convert else value)
+            out[key] = value
         return out
 
     @classmethod

@@ -7,7 +7,8 @@ from .. import checkpoints, models
 def _config(name: str, entry: dict) -> dict:
     """The model config as today's code names its fields (older checkpoints may use old names)."""
     cls = models.REGISTRY[name].cls if name in models.REGISTRY else None
-    return cls.upgrade_config(entry["model_config"]) if cls else entry["model_config"]
+    config = cls.upgrade_config(entry["model_config"]) if cls else entry["model_config"]
+    return dict(sorted(config.items()))  # as the manifest lists them
 
 
 def _compact(values: dict) -> str:
