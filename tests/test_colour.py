@@ -81,6 +81,7 @@ def test_colour_models_shapes_loss_and_snapshot(name):
     assert snap.shape == (6, 3, 28, 28) and model.training  # the mode is restored
 
 
+@pytest.mark.slow
 def test_denoiser_learns_a_little():
     torch.manual_seed(0)
     model = build("c_ae")
@@ -131,6 +132,7 @@ def test_real_test_split_is_coloured_mnist(mnist):
     assert torch.allclose(clean.max(1, keepdim=True).values, x, atol=1e-6)
 
 
+@pytest.mark.slow
 def test_shipped_denoiser_beats_the_noisy_input(mnist):
     noisy_score = ca.noisy_input_metrics()
     ours = ca.denoising_metrics("c_ae")

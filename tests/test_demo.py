@@ -257,6 +257,7 @@ def _png(tmp_path, array, name):
     return str(path)
 
 
+@pytest.mark.slow
 def test_api_answers_good_and_bad_input_and_20_concurrent_calls(app_url, tmp_path):
     from gradio_client import Client, handle_file
     from gradio_client.exceptions import AppError

@@ -145,6 +145,7 @@ def test_beta_for_interpolates_between_validated_levels(monkeypatch):
     assert dn.beta_for(None) == dn.DEFAULT_BETA
 
 
+@pytest.mark.slow
 def test_shipped_map_beats_the_noisy_input_at_noise_05(mnist):
     x = mnist["test"][0][:16]
     noisy = data.add_noise(x, 0.5, seed=0)
