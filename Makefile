@@ -29,7 +29,7 @@ test: $(STAMP)
 # AELAB_CHECKPOINTS=/some/dir make train  rebuilds into another folder, leaving checkpoints/ alone.
 train: data
 	$(PY) -m core.train --all --force --jobs $(JOBS)
-	$(PY) -m core.analysis.vae --choose-defaults
+	$(PY) -m core.denoise_study --choose-defaults
 
 # Retrain one model from scratch and check its test metric against the manifest, within 2 %
 # (VERIFY=name to pick; the default is the cheapest, about 15 s).

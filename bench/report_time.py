@@ -18,7 +18,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from core import qmd  # noqa: E402
-from core.data import PROJECT_ROOT  # noqa: E402
+from core import paths  # noqa: E402
 
 
 def main():
@@ -27,7 +27,7 @@ def main():
     parser.add_argument("--slowest", type=int, default=3, help="also list each chapter's N slowest cells")
     args = parser.parse_args()
     if args.clear_cache:
-        shutil.rmtree(PROJECT_ROOT / ".cache", ignore_errors=True)
+        shutil.rmtree(paths.CACHE_DIR, ignore_errors=True)
     total = 0.0
     for chapter in qmd.chapters():
         t0 = time.perf_counter()

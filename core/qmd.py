@@ -16,12 +16,11 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .data import PROJECT_ROOT
+from .paths import PROJECT_ROOT, REPORT_DIR
 
 CELL = re.compile(r"^```\{python\}[^\n]*\n(.*?)^```\s*$", re.S | re.M)
 INLINE = re.compile(r"`\{python\}\s+([^`]+)`")
 OPTION = re.compile(r"#\|\s*([\w-]+):\s*(.*)")
-REPORT_DIR = PROJECT_ROOT / "report"
 
 
 @dataclass

