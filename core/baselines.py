@@ -27,7 +27,7 @@ from scipy import ndimage
 from tqdm.auto import tqdm
 
 from . import checkpoints, data, metrics
-from .data import PROJECT_ROOT
+from .paths import PROJECT_ROOT
 
 RESULTS_DIR = PROJECT_ROOT / "results"
 TUNED_FILE = RESULTS_DIR / "baselines.json"

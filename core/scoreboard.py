@@ -28,6 +28,7 @@ import torch
 from tqdm.auto import tqdm
 
 from . import baselines, checkpoints, data, denoise, judge, metrics
+from .denoise_defaults import MapDefaults
 
 LEVELS = (0.1, 0.2, 0.3, 0.5, 0.8)
 TEST_N, TEST_SEED, BM3D_N = 1000, 0, 50
@@ -56,7 +57,7 @@ class Context:
     def __init__(self, ae: str = denoise.AE_NAME, vae: str = denoise.VAE_NAME, levels=LEVELS,
                  betas: dict | None = None, interpolate: bool = False):
         self.names = {"ae": ae, "vae": vae, "judge": judge.NAME, "dncnn": "dncnn"}
-        self.den = denoise.Denoisers(checkpoints.load(ae), checkpoints.load(vae))
+        self.den = denoise.Denoisers(checkpoints.load(ae), checkpoints.load(vae), defaults=MapDefaults.read())
         self.dncnn = checkpoints.load("dncnn")
         self.tuned = baselines.tuned()
         self.levels, self._betas, self.interpolate = tuple(levels), betas, interpolate
@@ -90,10 +91,11 @@ def map_betas(den: denoise.Denoisers, levels=LEVELS, vae_sha: str | None = None,
     The A8 study (core.analysis.vae, recorded in checkpoints/denoise_defaults.json) ran exactly
     this search on the same validation images: where it did, for these very weights (`vae_sha`),
     its choice is reused instead of recomputed. interpolate=True: at a level the study did not
-    cover, its choices interpolated log-linearly (core.denoise.beta_for) instead of a new search."""
+    cover, its choices interpolated log-linearly (MapDefaults.beta_for) instead of a new search."""
     clean = baselines.validation_set()
     out = {"map": {}, "map_clip": {}}
-    saved = denoise._read_defaults() or {}
+    defaults = MapDefaults.read()
+    saved = defaults.record
     if vae_sha and saved.get("vae16_sha256") == vae_sha and tuple(saved.get("grids", {}).get("betas", ())) == BETAS:
         for method, key in (("map", "beta_by_noise"), ("map_clip", "beta_by_noise_clip")):
             out[method].update({str(lv): saved[key][str(lv)] for lv in levels if str(lv) in saved.get(key, {})})
@@ -101,8 +103,8 @@ def map_betas(den: denoise.Denoisers, levels=LEVELS, vae_sha: str | None = None,
         if all(str(level) in out[m] for m in out):
             continue
         if interpolate and out["map"]:
-            out["map"][str(level)] = denoise.beta_for(level)
-            out["map_clip"][str(level)] = denoise.beta_for(level, clip_aware=True)
+            out["map"][str(level)] = defaults.beta_for(level)
+            out["map_clip"][str(level)] = defaults.beta_for(level, clip_aware=True)
             continue
         noisy = data.add_noise(clean, level, seed=baselines.VAL_NOISE_SEED)
         with torch.inference_mode():
@@ -178,7 +180,8 @@ def fingerprint(ae: str = denoise.AE_NAME, vae: str = denoise.VAE_NAME, variants
     names = [ae, vae, judge.NAME, "dncnn", *[n for pair in variants for n in pair]]
     out = {name: checkpoints.sha256(checkpoints.path(name)) for name in dict.fromkeys(names)}
     out["results/baselines.json"] = checkpoints.sha256(baselines.TUNED_FILE)
-    out["map_budget"] = f"{denoise.DEFAULT_STEPS} steps x {denoise.DEFAULT_RESTARTS} restarts"
+    d = MapDefaults.read()
+    out["map_budget"] = f"{d.steps} steps x {d.restarts} restarts"
     return out
 
 

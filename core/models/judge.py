@@ -19,7 +19,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from ..train_config import TrainConfig
-from .base import LabModel
+from .base import Entry, LabModel
 
 
 # --- augmentations (pure torch, batched, drawn from torch's global generator) --------------------
@@ -207,12 +207,15 @@ class DnCNN(LabModel):
 
 
 MODELS = {
-    # Scoreboard judge: 3 epochs, cosine from 2e-3 (its accuracy on clean, noisy and transformed
-    # test digits is in the A8 chapter). Cheap on purpose (16/32 channels; well under a minute
-    # per epoch on one idle core with bf16): trained on a heavily shared machine, so the budget
-    # was kept small rather than tuned.
-    "judge": (Judge, JudgeConfig(), TrainConfig(epochs=3, batch_size=128, lr=2e-3, schedule="cosine", seed=0)),
-    # Learned reference denoiser: 3 epochs, cosine from 2e-3, blind over sigma in [0, 1]; about
-    # 1.5 min of one idle core (bf16). A reference point, not a tuned state of the art.
-    "dncnn": (DnCNN, DnCNNConfig(), TrainConfig(epochs=3, batch_size=128, lr=2e-3, schedule="cosine", seed=0)),
+    "judge": Entry(
+        Judge, JudgeConfig(), TrainConfig(epochs=3, batch_size=128, lr=2e-3, schedule="cosine", seed=0),
+        title="judge classifier (scoreboard)",
+        budget_why="Scoreboard judge: 3 epochs, cosine from 2e-3, 16/32 channels. Cheap on purpose (well under "
+        "a minute per epoch on one idle core with bf16): trained on a heavily shared machine, so the budget was "
+        "kept small rather than tuned; its accuracy on clean, noisy and transformed digits is in the A8 chapter."),
+    "dncnn": Entry(
+        DnCNN, DnCNNConfig(), TrainConfig(epochs=3, batch_size=128, lr=2e-3, schedule="cosine", seed=0),
+        title="DnCNN (learned reference denoiser)",
+        budget_why="Learned reference denoiser: 3 epochs, cosine from 2e-3, blind over sigma in [0, 1]; about "
+        "1.5 min of one idle core (bf16). A reference point, not a tuned state of the art."),
 }
