@@ -205,6 +205,7 @@ def _shipped():
         pytest.skip(str(exc))
 
 
+@pytest.mark.slow
 def test_shipped_artifact_matches_a_recomputed_slice(mnist):
     """The first PROBE_N test images at two levels, every method but BM3D, recomputed now."""
     art = _shipped()
@@ -247,6 +248,7 @@ def test_judge_reads_clean_and_noisy_test_digits(mnist):
     assert labels.shape == (1,) and 0 < float(conf) <= 1
 
 
+@pytest.mark.slow
 def test_cli_json_prints_rows_with_the_contract_keys(mnist, capsys):
     try:
         baselines.tuned(), checkpoints.load("dncnn"), judge.load()
