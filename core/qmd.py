@@ -46,6 +46,7 @@ class CellRun:
     tables: int = 0                 # Markdown tables (text/markdown starting with "|") or DataFrames
     stdout: str = ""                # printed text, which Quarto shows under the code
     other: list[str] = field(default_factory=list)  # any other output, as its text/plain
+    mimes: set[str] = field(default_factory=set)    # every MIME type the cell's outputs carry
 
 
 @dataclass
@@ -83,6 +84,7 @@ def _record(run: CellRun, output: dict) -> None:
         if output["name"] == "stdout":  # stderr is warnings, hidden by `warning: false`
             run.stdout += output["text"]
     elif kind in ("display_data", "execute_result"):
+        run.mimes |= set(data)
         if {"image/png", "image/svg+xml", "application/vnd.plotly.v1+json"} & set(data):
             run.figures += 1
         elif str(data.get("text/markdown", "")).lstrip().startswith("|") or "<table" in str(data.get("text/html", "")):
