@@ -233,7 +233,7 @@ def _fake_venv(tmp_path: Path, pip_brings_quarto: bool) -> Path:
 def _make_report(venv: Path, tmp_path: Path, path: str = SYSTEM_PATH):
     log = tmp_path / "log"
     log.touch()
-    env = {"PATH": path, "LOG": str(log), "HOME": str(tmp_path)}
+    env = {"PATH": path, "LOG": str(log), "HOME": str(tmp_path), "TMPDIR": str(tmp_path)}
     run = subprocess.run(["make", "-s", "-C", str(ROOT), "report", f"VENV={venv}"],
                          env=env, capture_output=True, text=True, timeout=60)
     return run, log.read_text()
@@ -261,6 +261,7 @@ def test_make_report_says_what_to_install_when_quarto_cannot_be_had(tmp_path):
     said = [line for line in run.stdout.splitlines() if "needs Quarto" in line]
     assert len(said) == 1 and "Install Quarto" in said[0] and "quarto-cli" in said[0]
     assert "download failed" not in run.stdout + run.stderr  # pip's output went to the log file
+    assert "download failed" in (tmp_path / "aelab-quarto-install.log").read_text()
     assert "render" not in log
 
 
