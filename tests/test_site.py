@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from core import qmd
+import chapter_runner as qmd
 
 ROOT = qmd.PROJECT_ROOT
 CONFIG = yaml.safe_load((ROOT / "_quarto.yml").read_text())
@@ -172,7 +172,7 @@ def test_each_page_shows_its_source():
 def test_the_landing_page_shows_the_findings_the_demo_and_every_chapter():
     cells = qmd.cells(INDEX)
     assert any(c.options.get("label", "").startswith("fig-") for c in cells), "no figure"
-    assert "reference.comparison_rows(" in INDEX and "reference.verdict(" in INDEX
+    assert "summary.comparison_rows(" in INDEX and "reference.verdict(" in INDEX
     demo = re.search(r"!\[[^\]]+\]\(([^)\s]+\.png)\)", INDEX)
     assert demo and (qmd.REPORT_DIR / demo.group(1)).resolve() == ROOT / "docs" / "demo.png"
     assert (ROOT / "docs" / "demo.png").exists() and "make demo" in INDEX
@@ -194,7 +194,9 @@ def test_verdicts_follow_each_quantitys_better_side():
     assert R.verdict("b1_ae_mse", "not measured") == "not measured"
     assert R.improvement("c3_ae_snr", R.reference("c3_ae_snr") + 10) == pytest.approx(10)
     assert R.improvement("b1_ae_mse", R.reference("b1_ae_mse") / 4) == pytest.approx(4)
-    rows = R.comparison_rows({"a4_test_accuracy": 99.1, "b3_mean_act_64": 2.0})
+    from core.report.summary import comparison_rows
+
+    rows = comparison_rows({"a4_test_accuracy": 99.1, "b3_mean_act_64": 2.0})
     assert {r["ours vs reference"] for r in rows} == {"✓ better", "–", "not measured"}
 
 

@@ -13,12 +13,13 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from .. import checkpoints, metrics
+from .. import checkpoints, metrics, models
 from ..data import PROJECT_ROOT
+from ..reference import reference
 from . import batched, encode
 
 CACHE_DIR = PROJECT_ROOT / ".cache"
-C_MODELS = {"c_ae": "conv AE", "c_ae_dropout": "conv AE + Dropout/BatchNorm", "c_vae": "conv VAE"}
+C_MODELS = {name: models.title(name) for name in ("c_ae", "c_ae_dropout", "c_vae")}
 # reference key prefix of each model that has reference values (core.reference, C3)
 C3_KEYS = {"c_ae": "c3_ae", "c_ae_dropout": "c3_dropout"}
 TSNE_POINTS, TSNE_SEED, TSNE_ITER = 1500, 0, 500  # sized for the chapter's cold-run budget
@@ -94,8 +95,6 @@ def noisy_input_metrics() -> dict:
 
 def metrics_rows() -> list[dict]:
     """C3 table: one row per trained model (+ the noisy input), with reference values beside."""
-    from ..reference import reference
-
     base = noisy_input_metrics()
     rows = [{"model": "noisy input (no model)", "SNR dB": base["snr"], "ref. SNR dB": "",
              "MSE": base["mse"], "ref. MSE": ""}]
