@@ -5,7 +5,7 @@ Every shipped checkpoint `checkpoints/<name>.pt` is trained from its entry here 
 """
 from __future__ import annotations
 
-from . import ae, classifier, colour, fc, mlp_vae, upsampling, vae
+from . import ae, classifier, colour, fc, judge, mlp_vae, upsampling, vae
 from .base import Autoencoder, Entry, LabModel, evaluating, kl_divergence, reparameterise
 
 __all__ = ["REGISTRY", "Entry", "LabModel", "Autoencoder", "entry", "model_class", "title", "build",
@@ -14,7 +14,7 @@ __all__ = ["REGISTRY", "Entry", "LabModel", "Autoencoder", "entry", "model_class
 # Each family module declares MODELS = {name: Entry(...)}; order = EXERCISES.md.
 REGISTRY: dict[str, Entry] = {
     **ae.MODELS, **classifier.MODELS, **vae.MODELS, **fc.MODELS, **upsampling.MODELS,
-    **colour.MODELS, **mlp_vae.MODELS,
+    **colour.MODELS, **mlp_vae.MODELS, **judge.MODELS,
 }
 
 
