@@ -334,12 +334,14 @@ class Denoisers:
 
     def __call__(self, method: str, x_noisy, *, mask=None, beta: float | None = None,
                  steps: int | None = None, restarts: int | None = None, seed: int = 0,
-                 noise_level: float | None = None, optimizer: str = "lbfgs", clip_aware: bool = False
-                 ) -> DenoiseResult:
+                 noise_level: float | None = None, optimizer: str = "lbfgs", clip_aware: bool = False,
+                 pose: bool = False) -> DenoiseResult:
         """Denoise x_noisy with `method` in METHODS. beta=None: the validated beta for
         `noise_level` (beta_for), else DEFAULT_BETA. mask (map only): 1 = observed pixel.
         clip_aware (map only, needs noise_level): model the clipping of the noise (expected_clipped);
-        much better at noise >= 0.3 (see the A8 table) but not the plain objective of A8(b)."""
+        much better at noise >= 0.3 (see the A8 table) but not the plain objective of A8(b).
+        pose (map only): also search a small rotation/scale/shift of the decoded digit
+        (core.pose_map); for drawn, off-centre or tilted digits, not for centred MNIST ones."""
         if method not in METHODS:
             raise ValueError(f"unknown method {method!r}; choose one of {', '.join(METHODS)}")
         if clip_aware and noise_level is None:
@@ -354,12 +356,18 @@ class Denoisers:
             with torch.inference_mode():
                 x_hat = self.vae.decode(mean).float().clamp(0, 1).clone()
             return DenoiseResult(x_hat=x_hat, z=mean, params={"method": method})
-        result = map_estimate(self.vae.decode, x, mask=mask, init=mean, seed=seed, optimizer=optimizer,
-                              beta=beta_for(noise_level, clip_aware) if beta is None else beta,
-                              noise_std=float(noise_level) if clip_aware else None,
-                              steps=DEFAULT_STEPS if steps is None else steps,
-                              restarts=DEFAULT_RESTARTS if restarts is None else restarts)
-        result.params["method"] = method
+        kw = dict(mask=mask, init=mean, seed=seed, optimizer=optimizer,
+                  beta=beta_for(noise_level, clip_aware) if beta is None else beta,
+                  noise_std=float(noise_level) if clip_aware else None,
+                  steps=DEFAULT_STEPS if steps is None else steps,
+                  restarts=DEFAULT_RESTARTS if restarts is None else restarts)
+        if pose:
+            from .pose_map import pose_map_estimate
+
+            result = pose_map_estimate(self.vae.decode, x, latent_dim=self.latent_dim, **kw)
+        else:
+            result = map_estimate(self.vae.decode, x, **kw)
+        result.params.update(method=method, pose_aware=pose)
         return result
 
     def all(self, x_noisy, **kw) -> dict[str, DenoiseResult]:
