@@ -64,9 +64,9 @@ def autocast(dev: torch.device, enabled: bool):
     return torch.autocast(device_type=dev.type, dtype=torch.bfloat16)
 
 
-def precision(dev: torch.device, fast: bool) -> str:
-    """What `autocast(dev, fast)` trains in: recorded with each checkpoint."""
-    return "bf16-autocast" if fast and native_bf16(dev.type) else "fp32"
+def precision(dev: torch.device, tcfg: TrainConfig) -> str:
+    """'bf16' where training autocasts (see `autocast`), else 'fp32'."""
+    return "bf16" if tcfg.fast and native_bf16(dev.type) else "fp32"
 
 
 def _resume_path(name: str, directory: Path) -> Path:
@@ -221,9 +221,7 @@ def train(name: str, epochs: int | None = None, force: bool = False, limit_batch
         # Thread count changes floating-point summation order, hence the weights: recorded so that
         # a retraining can use the same (core.train.verify, `--threads`).
         "threads": torch.get_num_threads(),
-        # bf16 autocast or fp32: the engine's choice depends on the CPU (native_bf16), so a seed
-        # trained here may differ in precision from one trained on another machine.
-        "precision": precision(dev, tcfg.fast),
+        "precision": precision(dev, tcfg),  # the training's compute precision (the weights are fp32)
     }
     checkpoints.save_file(ckpt, final)
     checkpoints.record(name, ckpt, directory)
