@@ -170,3 +170,44 @@ def manifest_rows(bases=tuple(EXTRA_SEEDS)) -> list[dict]:
                          "precision": precision_of(name) if e else "",
                          "test metric": f"{e['metric_name']} {e['metrics'][e['metric_name']]:.5g}" if e else ""})
     return rows
+
+
+# --- sentences for the A3/A4 text (computed, so they follow the weights) -------------------------
+
+def _seed_list(names: list[str]) -> str:
+    return ", ".join(f"{n} (seed {seed_of(n)}, {precision_of(n)})" for n in names)
+
+
+def knn_spread_text(spread: dict, reference) -> str:
+    """What A3's seed spread says, in words: how many digits' gaps to the reference are within it."""
+    names = spread["names"]
+    if len(names) < 2:
+        return (f"Only the seed of record is trained so far (missing: {', '.join(missing(AE))}; "
+                f"`python -m core.train {' '.join(missing(AE))}`), so the spread is not measured yet.")
+    gap = gap_to_reference(spread["per_digit"], reference)
+    within = [d for d in range(len(reference)) if gap["within"][d]]
+    outside = [d for d in range(len(reference)) if not gap["within"][d]]
+    dm_mean, dm_sd = mean_sd(spread["digit_mean"])
+    text = (f"Over {len(names)} seeds ({_seed_list(names)}) the mean over digits is "
+            f"{pm(dm_mean, dm_sd)} % (reference {float(np.mean(reference)):.1f} %), and a single digit's "
+            f"accuracy moves by up to {float(np.max(spread['per_digit'].max(0) - spread['per_digit'].min(0))):.1f} "
+            f"points from one seed to another (sd {float(np.min(spread['sd'])):.1f} to {float(np.max(spread['sd'])):.1f}). ")
+    if not outside:
+        return text + ("Every digit's gap to the reference is within that spread: the per-digit "
+                       "differences are what another training run gives, not a different model.")
+    return text + (f"The reference is within that spread for digit{'s' if len(within) != 1 else ''} "
+                   f"{', '.join(map(str, within)) or 'none'}; for {', '.join(map(str, outside))} the gap is "
+                   f"larger than a change of seed makes here, so it comes from the model or its training "
+                   f"(the reference's architecture and run are not known), not from chance.")
+
+
+def classifier_spread_text(spread: dict, reference: float) -> str:
+    names = spread["names"]
+    if len(names) < 2:
+        return (f"Only the seed of record is trained so far (missing: {', '.join(missing(CLASSIFIER))}), "
+                "so the seed spread is not measured yet.")
+    lo, hi = float(spread["accuracy"].min()), float(spread["accuracy"].max())
+    return (f"Over {len(names)} seeds ({_seed_list(names)}) the test accuracy is "
+            f"{pm(spread['mean'], spread['sd'], 2)} % (range {lo:.2f}-{hi:.2f} %): the gap of "
+            f"{spread['mean'] - reference:.2f} points to the reference is "
+            f"{'well beyond' if abs(spread['mean'] - reference) > 3 * spread['sd'] else 'within'} the seed spread.")
