@@ -94,14 +94,15 @@ def knn_rows(spread: dict, reference) -> list[dict]:
     """A3 table over seeds: per digit the reference, our seed of record, mean ± sd, min-max and
     the gap in sd."""
     gap = gap_to_reference(spread["per_digit"], reference)
+    measured = len(spread["per_digit"]) > 1  # one seed has no spread to compare with
     rows = []
     for d in range(spread["per_digit"].shape[1]):
         col = spread["per_digit"][:, d]
         rows.append({"digit": str(d), "reference": float(reference[d]), "seed of record": float(col[0]),
                      f"mean ± sd ({len(col)} seeds)": pm(spread["mean"][d], spread["sd"][d]),
                      "min-max": f"{col.min():.1f}-{col.max():.1f}",
-                     "gap / sd": f"{gap['in_sds'][d]:.1f}",
-                     "within spread": "yes" if gap["within"][d] else "no"})
+                     "gap / sd": f"{gap['in_sds'][d]:.1f}" if measured else "n/a",
+                     "within spread": ("yes" if gap["within"][d] else "no") if measured else "n/a (one seed)"})
     return rows
 
 
