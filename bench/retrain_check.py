@@ -1,7 +1,7 @@
 """How closely a from-scratch retraining reproduces the shipped checkpoints, model by model.
 
     AELAB_CHECKPOINTS=/tmp/retrain make train      # retrain everything into another folder
-    python bench/retrain_check.py /tmp/retrain     # compare it with checkpoints/MANIFEST.json
+    python -m bench.retrain_check /tmp/retrain     # compare it with checkpoints/MANIFEST.json
 
 Prints each model's headline test metric, shipped and retrained, their relative difference, and the
 recorded training seconds and threads of both runs; then the worst difference. Same code, config
@@ -14,16 +14,14 @@ import argparse
 import sys
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-
-from core import checkpoints  # noqa: E402
+from core import checkpoints, paths
 
 
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("retrained", type=Path, help="checkpoint folder of the retraining")
     args = parser.parse_args(argv)
-    shipped, retrained = checkpoints.manifest(checkpoints.PROJECT_ROOT / "checkpoints"), checkpoints.manifest(args.retrained)
+    shipped, retrained = checkpoints.manifest(paths.PROJECT_ROOT / "checkpoints"), checkpoints.manifest(args.retrained)
     if not retrained:
         sys.exit(f"error: no {checkpoints.MANIFEST} in {args.retrained}")
     print(f"{'model':16s} {'metric':9s} {'shipped':>10s} {'retrained':>10s} {'diff':>7s}   train s (threads): shipped -> retrained")

@@ -1,7 +1,7 @@
 """Training throughput of the spec AE: our engine vs a textbook PyTorch loop, in one run.
 
-    python bench/train_speed.py [--batches 60] [--batch-size 256] [--rounds 2]
-    python bench/train_speed.py --parallel [--model fc128]   # what `make train --jobs 2` relies on
+    python -m bench.train_speed [--batches 60] [--batch-size 256] [--rounds 2]
+    python -m bench.train_speed --parallel [--model fc128]   # what `make train --jobs 2` relies on
 
 Textbook: torchvision MNIST with transforms.ToTensor()/Pad(2) per item, DataLoader(shuffle=True),
 fp32, contiguous tensors. Engine: core.train's epoch loop (in-memory tensors, index batches,
@@ -16,23 +16,19 @@ from __future__ import annotations
 import argparse
 import multiprocessing
 import statistics
-import sys
 import time
 from dataclasses import replace
-from pathlib import Path
-
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import torch
 from torch.utils.data import DataLoader
 from torchvision import datasets, transforms
 
-from core import data, train
+from core import data, paths, train
 from core.models import REGISTRY, build
 
 
 def textbook(batches: int, batch_size: int) -> float:
-    ds = datasets.MNIST(str(data.DATA_ROOT), train=True, download=False,
+    ds = datasets.MNIST(str(paths.DATA_DIR), train=True, download=False,
                         transform=transforms.Compose([transforms.ToTensor(), transforms.Pad(2)]))
     loader = DataLoader(ds, batch_size=batch_size, shuffle=True)
     model = build("spec_ae")
@@ -54,7 +50,7 @@ def textbook(batches: int, batch_size: int) -> float:
 def engine(batches: int, batch_size: int, model_name: str = "spec_ae", threads: int | None = None) -> float:
     if threads:
         torch.set_num_threads(threads)
-    _, _, tcfg = REGISTRY[model_name]
+    tcfg = REGISTRY[model_name].train
     tcfg = replace(tcfg, batch_size=batch_size)
     tensors = data.load(tcfg.dataset, "train")
     model, opt = train._fresh(model_name, 0, tcfg, torch.device("cpu"))

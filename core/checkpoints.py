@@ -14,9 +14,8 @@ from pathlib import Path
 
 import torch
 
-from .data import PROJECT_ROOT
+from . import paths
 
-CKPT_DIR = Path(os.environ.get("AELAB_CHECKPOINTS", PROJECT_ROOT / "checkpoints"))
 MANIFEST = "MANIFEST.json"
 
 
@@ -25,7 +24,7 @@ class CheckpointError(RuntimeError):
 
 
 def path(name: str, directory: Path | None = None) -> Path:
-    return Path(directory or CKPT_DIR) / f"{name}.pt"
+    return Path(directory or paths.CHECKPOINT_DIR) / f"{name}.pt"
 
 
 def train_command(name: str, threads: int | None = None) -> str:
@@ -33,7 +32,7 @@ def train_command(name: str, threads: int | None = None) -> str:
     return f"python -m core.train {name}" + (f" --threads {threads}" if threads else "")
 
 
-def _atomic_write(target: Path, write) -> None:
+def atomic_write(target: Path, write) -> None:
     target.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp")
     try:
@@ -49,11 +48,11 @@ def _atomic_write(target: Path, write) -> None:
 
 
 def save_file(obj: dict, target: Path) -> None:
-    _atomic_write(Path(target), lambda f: torch.save(obj, f))
+    atomic_write(Path(target), lambda f: torch.save(obj, f))
 
 
 def write_json(obj, target: Path) -> None:
-    _atomic_write(Path(target), lambda f: f.write((json.dumps(obj, indent=2, sort_keys=True) + "\n").encode()))
+    atomic_write(Path(target), lambda f: f.write((json.dumps(obj, indent=2, sort_keys=True) + "\n").encode()))
 
 
 def read_file(target: Path, name: str | None = None) -> dict:
@@ -82,7 +81,11 @@ def build(name: str, ckpt: dict):
     cls = model_class(name) if name in REGISTRY else None
     if cls is None or cls.__name__ != ckpt["model_class"]:
         raise CheckpointError(f"checkpoint {name} holds a {ckpt['model_class']}, unknown here")
-    model = cls(cls.Config(**ckpt["model_config"]))
+    try:
+        model = cls(cls.config_from(ckpt["model_config"]))
+    except (TypeError, ValueError) as exc:
+        raise CheckpointError(f"{path(name)} holds a config the current {cls.__name__} does not take "
+                              f"({exc}). Retrain it with `{train_command(name)} --force`.") from exc
     try:
         model.load_state_dict(ckpt["state_dict"])
     except RuntimeError as exc:
@@ -101,13 +104,13 @@ def sha256(target: Path) -> str:
 
 
 def manifest(directory: Path | None = None) -> dict:
-    target = Path(directory or CKPT_DIR) / MANIFEST
+    target = Path(directory or paths.CHECKPOINT_DIR) / MANIFEST
     return json.loads(target.read_text()) if target.exists() else {}
 
 
 def record(name: str, ckpt: dict, directory: Path | None = None) -> None:
     """Add or replace `name`'s entry in the manifest (derived from its checkpoint file)."""
-    directory = Path(directory or CKPT_DIR)
+    directory = Path(directory or paths.CHECKPOINT_DIR)
     # Several trainings may finish at once: serialise the read-modify-write of the manifest.
     with open(directory / ".manifest.lock", "w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
@@ -134,30 +137,3 @@ def _entry(name: str, ckpt: dict, directory: Path) -> dict:
         "bytes": path(name, directory).stat().st_size,
         "sha256": sha256(path(name, directory)),
     }
-
-
-def _compact(values: dict) -> str:
-    return ", ".join(f"{k}={v:g}" if isinstance(v, float) else f"{k}={v}" for k, v in values.items())
-
-
-def manifest_rows(entries: dict | None = None) -> list[dict]:
-    """One row per shipped model for the Reproduce page: how it was trained."""
-    rows = []
-    for name, e in (entries if entries is not None else manifest()).items():
-        t = e["train_config"]
-        rows.append({"model": name, "class": e["model_class"], "config": _compact(e["model_config"]),
-                     "data": t["dataset"], "epochs": e["epochs"], "batch": t["batch_size"],
-                     "lr": f"{t['lr']:g} ({t.get('schedule', 'constant')})", "weight decay": f"{t['weight_decay']:g}",
-                     "seed": e["seed"], "retries": len(e["attempts"]), "threads": e.get("threads") or "all",
-                     "train s": e["train_seconds"], "command": f"`{e['command']}`"})
-    return rows
-
-
-def metric_rows(entries: dict | None = None) -> list[dict]:
-    """One row per shipped model: its headline test metric and every other one it records."""
-    rows = []
-    for name, e in (entries if entries is not None else manifest()).items():
-        others = {k: v for k, v in e["metrics"].items() if k != e["metric_name"]}
-        rows.append({"model": name, "test metric": e["metric_name"], "value": e["metrics"][e["metric_name"]],
-                     "other test metrics": _compact({k: float(f"{v:.4g}") for k, v in others.items()})})
-    return rows

@@ -86,7 +86,8 @@ def pose_map_estimate(decoder, x_noisy, *, beta: float, steps: int, restarts: in
     (mask, seed, optimizer, noise_std). init: [N, latent_dim] start of restart 0's z (its pose
     starts at the identity). The result's `z` is the latent part; params["pose"] holds the
     estimated pose [N, 4] (radians, log-scale, normalised shifts) and params["pose_deg_px"] the
-    same in degrees and pixels."""
+    same in degrees, scale factor and pixels. With all_restarts=True the per-restart latents carry
+    the pose as their last 4 entries, in units of the prior's sd."""
     x = as_images(x_noisy)
     sigma = prior.sigmas(x.shape[-1])
     d = int(latent_dim)
@@ -155,7 +156,7 @@ def measure(n: int = 300, levels=(0.3, 0.5), conditions=CONDITIONS, seed: int = 
     condition and noise level: rows {condition, level, method, psnr, identity, ms_per_image}."""
     from tqdm.auto import tqdm
 
-    from . import data, denoise, metrics
+    from . import data, metrics
     from .denoise import Denoisers
 
     den = Denoisers.load()
@@ -163,8 +164,9 @@ def measure(n: int = 300, levels=(0.3, 0.5), conditions=CONDITIONS, seed: int = 
     x_all, y_all = data.load_mnist("test")
     idx = torch.randperm(len(x_all), generator=torch.Generator().manual_seed(seed))[:n]
     x_clean, y = x_all[idx], y_all[idx]
-    steps = denoise.DEFAULT_STEPS if steps is None else steps
-    restarts = denoise.DEFAULT_RESTARTS if restarts is None else restarts
+    policy = den.defaults.settings()
+    steps = policy.steps if steps is None else steps
+    restarts = policy.restarts if restarts is None else restarts
     rows = []
     jobs = [(c, s) for c in conditions for s in levels]
     for condition, level in tqdm(jobs, desc="pose MAP", disable=not progress):
@@ -172,7 +174,7 @@ def measure(n: int = 300, levels=(0.3, 0.5), conditions=CONDITIONS, seed: int = 
         noisy = data.add_noise(target, level, seed)
         with torch.inference_mode():
             mean = den.vae.encode(noisy).float().clone()
-        beta = denoise.beta_for(level, clip_aware)
+        beta = den.defaults.beta_for(level, clip_aware)
         kw = dict(beta=beta, steps=steps, restarts=restarts, seed=seed,
                   noise_std=float(level) if clip_aware else None)
         variants = {"noisy input": None,

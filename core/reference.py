@@ -1,7 +1,8 @@
 """Reference values from EXERCISES.md (what earlier course submissions reported).
 
 These are the only numbers typed into the project: the report shows each beside the value we
-measure. Keys are stable; each part's analysis module provides `summary() -> {key: our value}`.
+measure. Keys are stable; each part's analysis module provides `summary() -> {key: our value}`, and
+`core.report.summary` puts them side by side.
 """
 from __future__ import annotations
 
@@ -29,28 +30,3 @@ REFERENCE: dict[str, tuple[str, str, float, str]] = {
 
 def reference(key: str) -> float:
     return REFERENCE[key][2]
-
-
-# Modules whose `summary()` measures the values above (each reads only shipped checkpoints).
-SUMMARY_MODULES = ("core.analysis.latent", "core.analysis.companion", "core.analysis.colour")
-
-
-def measured() -> dict[str, float]:
-    """Our value for every reference key that some part's `summary()` measures."""
-    import importlib
-
-    values = {}
-    for name in SUMMARY_MODULES:
-        module = importlib.import_module(name)
-        values.update(module.summary())
-    return values
-
-
-def comparison_rows(ours: dict[str, float]) -> list[dict]:
-    """Rows (exercise, quantity, reference, ours) for the index page's summary table."""
-    rows = []
-    for key, (exercise, what, ref, unit) in REFERENCE.items():
-        # The reference as EXERCISES.md writes it (a str: never rounded by the table's formatting).
-        rows.append({"exercise": exercise, "quantity": what + (f" ({unit})" if unit else ""),
-                     "reference": f"{ref:g}", "ours": ours.get(key, "not measured")})
-    return rows

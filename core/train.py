@@ -31,7 +31,7 @@ from pathlib import Path
 import torch
 from tqdm.auto import tqdm
 
-from . import checkpoints, data
+from . import checkpoints, data, paths
 from .models import REGISTRY, build, entry
 from .train_config import TrainConfig
 
@@ -122,6 +122,13 @@ def _run_epoch(model, opt, tensors, tcfg, epoch, seed, dev, limit_batches, progr
     return _mean_logs(sums, count)
 
 
+def _trained_with(cls, saved: dict, tcfg: TrainConfig, model_cfg) -> bool:
+    """Whether a checkpoint (or resume file) holds these configs; renamed config fields of older
+    checkpoints count under their new names (LabModel.config_aliases)."""
+    return (saved["train_config"] == asdict(tcfg)
+            and cls.upgrade_config(saved["model_config"]) == asdict(model_cfg))
+
+
 def _fresh(name, seed, tcfg, dev):
     model = build(name, seed=seed).to(dev)
     if tcfg.fast and dev.type == "cpu":
@@ -137,14 +144,15 @@ def train(name: str, epochs: int | None = None, force: bool = False, limit_batch
     `position`: the terminal line of this run's progress bar when several run at once (then the
     per-batch bar is left out, so parallel bars do not overwrite each other)."""
     torch.set_flush_denormal(True)  # denormals make CPU convs crawl late in training
-    cls, model_cfg, tcfg = entry(name)
+    e = entry(name)
+    cls, model_cfg, tcfg = e.cls, e.config, e.train
     if epochs is not None:
         tcfg = replace(tcfg, epochs=epochs)
-    directory = Path(directory or checkpoints.CKPT_DIR)
+    directory = Path(directory or paths.CHECKPOINT_DIR)
     final = checkpoints.path(name, directory)
     if final.exists() and not force:
         ckpt = checkpoints.read_file(final, name)
-        if ckpt["train_config"] == asdict(tcfg) and ckpt["model_config"] == asdict(model_cfg):
+        if _trained_with(cls, ckpt, tcfg, model_cfg):
             tqdm.write(f"{name}: up to date ({final})")
             return ckpt
         raise TrainingError(f"{final} was trained with another config; pass --force to retrain it")
@@ -160,7 +168,7 @@ def train(name: str, epochs: int | None = None, force: bool = False, limit_batch
     resume = _resume_path(name, directory)
     if resume.exists():
         saved = checkpoints.read_file(resume, name)
-        if saved["train_config"] == asdict(tcfg) and saved["model_config"] == asdict(model_cfg):
+        if _trained_with(cls, saved, tcfg, model_cfg):
             model, opt = _fresh(name, saved["seed"], tcfg, dev)
             model.load_state_dict(saved["state_dict"])
             opt.load_state_dict(saved["optimizer"])
@@ -238,7 +246,7 @@ def verify(name: str, rel_tol: float = 0.02) -> dict:
     {"recorded", "retrained", "ok"}."""
     entry = checkpoints.manifest().get(name)
     if entry is None:
-        raise TrainingError(f"{name} is not in {checkpoints.CKPT_DIR / checkpoints.MANIFEST}")
+        raise TrainingError(f"{name} is not in {paths.CHECKPOINT_DIR / checkpoints.MANIFEST}")
     threads = torch.get_num_threads()
     torch.set_num_threads(entry.get("threads") or threads)
     try:

@@ -1,6 +1,6 @@
 """Autoencoder Lab demo: draw a digit, add noise, compare the AE, VAE-bottleneck and MAP denoisers.
 
-    python demo/app.py [--host HOST] [--port PORT]        (what `make demo` runs)
+    python -m demo.app [--host HOST] [--port PORT]        (what `make demo` runs)
 
 Binds 127.0.0.1:7860 unless --host/--port or GRADIO_SERVER_NAME/GRADIO_SERVER_PORT say otherwise,
 and prints the URL. The models are loaded once, at start; all the computing is in demo/inference.py.
@@ -11,10 +11,7 @@ import argparse
 import os
 import sys
 import traceback
-from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
 os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")  # offline machine: no phoning home
 os.environ.setdefault("MPLBACKEND", "Agg")
 
@@ -24,6 +21,8 @@ import pandas as pd  # noqa: E402
 import torch  # noqa: E402
 from PIL import Image  # noqa: E402
 
+from core import denoise  # noqa: E402
+from core.data import DEFAULT_NOISE_LEVEL  # noqa: E402
 from demo import inference as inf  # noqa: E402
 
 # Two cores: two requests at a time, each with one intra-op thread, beats one request on two
@@ -37,9 +36,10 @@ Image.MAX_IMAGE_PIXELS = inf.MAX_SIDE ** 2
 
 def example_drawings() -> list[str]:
     """The examples (first test image of each digit) as 280x280 black-on-white PNGs, like a drawing."""
+    from core import paths
     from core.data import examples
 
-    folder = inf.CACHE_DIR / "examples"
+    folder = paths.CACHE_DIR / "demo" / "examples"
     paths = [folder / f"test-digit-{d}.png" for d in range(10)]
     if not all(p.exists() for p in paths):
         folder.mkdir(parents=True, exist_ok=True)
@@ -59,7 +59,7 @@ try:
 except Exception as exc:  # e.g. a checkpoint not trained yet: say which and how, not a traceback
     sys.exit(f"The demo cannot start: {type(exc).__name__}: {exc}\n"
              "`make demo` fetches MNIST and trains any missing shipped model first.")
-LABELS = {"ae": "AE (A1, 2-D code)", "vae": "VAE bottleneck (16-D)", "map": "MAP through the VAE decoder"}
+LABELS = denoise.METHOD_TITLES
 ERASED_RGB = np.array([150, 30, 30], dtype=np.uint8)  # erased pixels, so a black-on-black hole shows
 # Outputs are sent as the models' own 28x28 pixels (tiny PNGs); the browser enlarges them unblurred.
 CSS = ".digit img { width: 100% !important; height: 100% !important; object-fit: contain; image-rendering: pixelated; }"
@@ -115,14 +115,14 @@ with gr.Blocks(title="Autoencoder Lab: denoising demo") as demo:
                         examples_per_page=10)
         with gr.Column(scale=2):
             noise_type = gr.Radio(list(inf.NOISE_TYPES), value="Gaussian", label="Noise")
-            level = gr.Slider(0, 1, value=0.5, step=0.05, label="Noise level",
+            level = gr.Slider(0, 1, value=DEFAULT_NOISE_LEVEL, step=0.05, label="Noise level",
                               info="Gaussian: std · salt and pepper: fraction of pixels · "
                                    "erased block: side as a fraction of the 20-px digit box")
             seed = gr.Number(0, precision=0, minimum=0, maximum=inf.MAX_SEED, label="Noise seed")
             with gr.Accordion("MAP settings", open=True):
                 auto_beta = gr.Checkbox(True, label="beta validated for this noise (A8)",
                                         info="untick, or move the slider, to choose beta yourself")
-                beta = gr.Slider(0, ENGINE.max_beta, value=ENGINE.beta_for("Gaussian", 0.5), step=0.001,
+                beta = gr.Slider(0, ENGINE.max_beta, value=ENGINE.beta_for("Gaussian", DEFAULT_NOISE_LEVEL), step=0.001,
                                  label="beta (prior weight)", info="argmin_z ||x - g(z)||² + beta ||z||²")
                 steps = gr.Slider(1, ENGINE.max_steps, value=ENGINE.default_steps, step=1, label="steps",
                                   info=f"optimiser iterations; {ENGINE.default_restarts} restarts, the best kept")

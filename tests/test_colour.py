@@ -2,7 +2,8 @@
 import pytest
 import torch
 
-from core import checkpoints, colour_mnist as cm
+from core import checkpoints
+from core.data import colour as cm
 from core.analysis import colour as ca
 from core.models import REGISTRY, build
 
@@ -65,7 +66,7 @@ def test_neighbour_purity_is_high_for_separated_digits_and_near_chance_when_shuf
 @pytest.mark.parametrize("name", ["c_ae", "c_ae_dropout", "c_vae"])
 def test_colour_models_shapes_loss_and_snapshot(name):
     model = build(name)
-    assert REGISTRY[name][2].dataset == "colour_noisy"
+    assert REGISTRY[name].train.dataset == "colour_noisy"
     x, y = _digits(8)
     noisy, clean, y = cm.make_colour_noisy(x, y, "test")
     z = model.encode(noisy)
@@ -81,6 +82,7 @@ def test_colour_models_shapes_loss_and_snapshot(name):
     assert snap.shape == (6, 3, 28, 28) and model.training  # the mode is restored
 
 
+@pytest.mark.slow
 def test_denoiser_learns_a_little():
     torch.manual_seed(0)
     model = build("c_ae")
@@ -96,30 +98,39 @@ def test_denoiser_learns_a_little():
 # --- the analysis cache --------------------------------------------------------------------------
 
 def test_cache_is_reused_and_invalidated_when_the_checkpoint_changes(tmp_path):
-    ckpt = tmp_path / "m.pt"
-    ckpt.write_bytes(b"weights v1")
+    from core.cache import cached
+
+    ckpt, other = tmp_path / "m.pt", tmp_path / "n.pt"
+    ckpt.write_bytes(b"weights v1"), other.write_bytes(b"other weights")
     calls = []
 
     def compute():
         calls.append(1)
         return {"value": torch.tensor([float(len(calls))])}
 
-    first = ca.cached("demo", ckpt, compute, cache_dir=tmp_path / "cache")
-    again = ca.cached("demo", ckpt, compute, cache_dir=tmp_path / "cache")
+    store = tmp_path / "cache"
+    first = cached("demo", compute, depends_on=[ckpt], directory=store)
+    again = cached("demo", compute, depends_on=[ckpt], directory=store)
     assert len(calls) == 1 and torch.equal(first["value"], again["value"])
     ckpt.write_bytes(b"weights v2")  # a retrained checkpoint: another hash
-    new = ca.cached("demo", ckpt, compute, cache_dir=tmp_path / "cache")
+    new = cached("demo", compute, depends_on=[ckpt], directory=store)
     assert len(calls) == 2 and float(new["value"]) == 2
-    assert len(list((tmp_path / "cache").glob("demo-*.pt"))) == 1  # the stale entry is gone
-    ca.cached("demo", ckpt, compute, params={"n": 5}, cache_dir=tmp_path / "cache")
-    assert len(calls) == 3  # other parameters, another entry
-    ca.cached("demo-other", ckpt, compute, cache_dir=tmp_path / "cache")
-    assert len(list((tmp_path / "cache").glob("demo-*.pt"))) == 2  # another tag's entry is kept
+    assert len(list(store.glob("demo-*.pt"))) == 1  # the stale entry is gone
+    cached("demo", compute, depends_on=[ckpt], params={"n": 5}, directory=store)
+    assert len(calls) == 3 and len(list(store.glob("demo-*.pt"))) == 2  # other parameters, another entry
+    cached("demo", compute, depends_on=[ckpt, other], directory=store)
+    assert len(calls) == 4  # one more checkpoint it depends on, another entry
+    cached("demo-other", compute, depends_on=[ckpt], directory=store)
+    assert len(list(store.glob("demo-*.pt"))) == 3  # another tag's entry is kept
 
 
 def test_cache_needs_an_existing_checkpoint(tmp_path):
+    from core.cache import cached
+
     with pytest.raises(checkpoints.CheckpointError, match="does not exist"):
-        ca.cached("demo", tmp_path / "missing.pt", dict, cache_dir=tmp_path)
+        cached("demo", dict, depends_on=[tmp_path / "missing.pt"], directory=tmp_path)
+    with pytest.raises(checkpoints.CheckpointError, match="core.train nonexistent"):
+        cached("demo", dict, depends_on=["nonexistent"], directory=tmp_path, checkpoint_dir=tmp_path)
 
 
 # --- real data and shipped weights ---------------------------------------------------------------
@@ -131,9 +142,9 @@ def test_real_test_split_is_coloured_mnist(mnist):
     assert torch.allclose(clean.max(1, keepdim=True).values, x, atol=1e-6)
 
 
-@pytest.mark.skipif(not checkpoints.path("c_ae").exists(), reason="checkpoints/c_ae.pt not trained")
+@pytest.mark.slow
 def test_shipped_denoiser_beats_the_noisy_input(mnist):
     noisy_score = ca.noisy_input_metrics()
     ours = ca.denoising_metrics("c_ae")
     assert ours["mse"] < noisy_score["mse"] and ours["snr"] > noisy_score["snr"]
-    assert len(checkpoints.load_checkpoint("c_ae")["snapshots"]) == REGISTRY["c_ae"][2].epochs
+    assert len(checkpoints.load_checkpoint("c_ae")["snapshots"]) == REGISTRY["c_ae"].train.epochs

@@ -24,13 +24,16 @@ CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networki
 
 @pytest.fixture(scope="module", autouse=True)
 def _app(request):
-    """The app for the API and browser tests, started first so it boots while the unit tests run."""
+    """The app for the API and browser tests, started first so it boots while the unit tests run.
+    On teardown, after every test that used it, its log must show no unexpected error."""
     if not any("app_url" in getattr(item, "fixturenames", ()) for item in request.session.items):
         yield None  # no app test selected (-k): do not boot one
         return
     app = AppProcess()
     yield app
     app.stop()
+    log = "".join(app.lines)
+    assert "demo: unexpected error" not in log, log[-5000:]
 
 
 def sketch(img, composite=True):
@@ -214,12 +217,13 @@ def test_extreme_map_settings_raise_clear_errors(engine, beta, steps, message):
 
 
 def test_a_damaged_latent_map_cache_is_recomputed(engine, tmp_path, monkeypatch, mnist):
-    from core import checkpoints
+    from core import cache, paths
     from demo import latent_map
 
-    monkeypatch.setattr(latent_map, "CACHE_DIR", tmp_path)
+    monkeypatch.setattr(paths, "CACHE_DIR", tmp_path)
     name = engine.latent_map.name
-    damaged = tmp_path / f"latent-{name}-{checkpoints.sha256(checkpoints.path(name))[:16]}.pt"
+    damaged = cache.entry(f"demo-latent-{name}", [name])
+    assert damaged.parent == tmp_path
     damaged.write_bytes(b"half a file")
     assert torch.equal(latent_map.LatentMap.load().z, engine.latent_map.z)
     assert torch.equal(torch.load(damaged, weights_only=True)["z"], engine.latent_map.z)
@@ -254,6 +258,7 @@ def _png(tmp_path, array, name):
     return str(path)
 
 
+@pytest.mark.slow
 def test_api_answers_good_and_bad_input_and_20_concurrent_calls(app_url, tmp_path):
     from gradio_client import Client, handle_file
     from gradio_client.exceptions import AppError
@@ -273,11 +278,11 @@ def test_api_answers_good_and_bad_input_and_20_concurrent_calls(app_url, tmp_pat
 
     beta, steps = numbers["beta"], numbers["steps"]
     # MAP's beta: the one validated for the noise level unless the caller turns that off.
-    from core.denoise import beta_for
+    from core.denoise import MapDefaults
 
     strong = client.predict(sketch={"background": None, "layers": [], "composite": seven},
                             noise_type="Gaussian", level=0.8, api_name="/compare")[-1]
-    assert strong["beta"] == float(f"{beta_for(0.8):.4g}") != beta
+    assert strong["beta"] == MapDefaults.read().settings(0.8, single_image=True).beta != beta
     chosen = client.predict(sketch={"background": None, "layers": [], "composite": seven}, level=0.8,
                             beta=0.5, auto_beta=False, api_name="/compare")[-1]
     assert chosen["beta"] == 0.5
@@ -317,6 +322,7 @@ def test_api_answers_good_and_bad_input_and_20_concurrent_calls(app_url, tmp_pat
 
 # Skipped where Chromium is not installed, except in CI (.ci/run sets AELAB_REQUIRE_BROWSER), where a
 # missing browser must fail rather than pass unseen.
+@pytest.mark.browser
 @pytest.mark.skipif(not Path(CHROMIUM).exists() and not os.environ.get("AELAB_REQUIRE_BROWSER"),
                     reason=f"{CHROMIUM} is absent: apt-get install -y chromium")
 def test_browser_draws_a_digit_and_sees_three_outputs(app_url):
@@ -350,8 +356,3 @@ def test_browser_draws_a_digit_and_sees_three_outputs(app_url):
                 page.screenshot(path=os.environ["AELAB_DEMO_SCREENSHOT"], full_page=True)
         finally:
             browser.close()
-
-
-def test_the_app_met_no_unexpected_error(_app, app_url):  # last: after the API and browser tests
-    log = "".join(_app.lines)
-    assert "demo: unexpected error" not in log, log[-5000:]

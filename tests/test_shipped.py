@@ -1,17 +1,18 @@
 """Every shipped checkpoint loads, matches its manifest entry, and re-earns its test metric."""
 import pytest
 
-from core import checkpoints, data, models
+from core import checkpoints, data, models, paths
 
 ENTRIES = checkpoints.manifest()
 
 
 def test_manifest_lists_every_checkpoint_file_and_only_registered_models():
-    files = {p.stem for p in checkpoints.CKPT_DIR.glob("*.pt")}
+    files = {p.stem for p in paths.CHECKPOINT_DIR.glob("*.pt")}
     assert files == set(ENTRIES), "checkpoints/ and MANIFEST.json disagree"
     assert set(ENTRIES) <= set(models.REGISTRY)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", sorted(ENTRIES))
 def test_shipped_checkpoint_rechecks_its_test_metric(name, mnist):
     entry = ENTRIES[name]
@@ -25,6 +26,7 @@ def test_shipped_checkpoint_rechecks_its_test_metric(name, mnist):
     assert not ckpt["attempts"] or ckpt["seed"] != ckpt["attempts"][-1]["seed"]
 
 
+@pytest.mark.slow
 def test_cheapest_shipped_model_retrains_from_scratch_to_its_recorded_metric(mnist):
     """Reproducibility: same code, config and seed -> the manifest's number (within 2 %)."""
     from core import train

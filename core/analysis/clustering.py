@@ -3,21 +3,21 @@
 The GMM is fitted on the latent means of a fixed, seeded subset of the training set; each cluster
 is mapped to one digit by the Hungarian assignment that maximises agreement on those training
 points, and the mapped predictions are scored on the whole test set. Results are cached on disk
-keyed by the checkpoint's sha256 (core.analysis.colour.cached).
+keyed by the checkpoint's sha256 (core.cache).
 """
 from __future__ import annotations
 
 import numpy as np
 import torch
 
-from .. import checkpoints, data
+from .. import checkpoints, data, models
 from . import encode
-from .colour import cached
+from ..cache import cached
 
 N_COMPONENTS = 10
 GMM_SEED = 0
 FIT_POINTS = 20_000  # training images whose latents the GMM is fitted on
-LATENT_MODELS = {"mlp_vae": "MLP VAE, 2-D latent (D1)", "vae16": "conv VAE, 16-D latent (A8)"}
+LATENT_MODELS = {name: models.title(name) for name in ("mlp_vae", "vae16")}
 
 
 def hungarian_mapping(clusters, labels, k: int = N_COMPONENTS) -> np.ndarray:
@@ -60,7 +60,7 @@ def fit_gmm(z_fit, labels_fit, seed: int = GMM_SEED):
 
 
 def fit_subset(n: int = FIT_POINTS, seed: int = GMM_SEED) -> torch.Tensor:
-    return torch.randperm(60_000, generator=torch.Generator().manual_seed(seed))[:n]
+    return data.seeded_subset(60_000, n, seed)
 
 
 def gmm_on(name: str) -> dict:
@@ -81,7 +81,7 @@ def gmm_on(name: str) -> dict:
                 "f1": s["f1"], "per_digit": s["per_digit"]}
 
     params = {"k": N_COMPONENTS, "seed": GMM_SEED, "fit": FIT_POINTS, "v": 1}
-    return cached(f"d2-gmm-{name}", checkpoints.path(name), compute, params)
+    return cached(f"d2-gmm-{name}", compute, depends_on=[name], params=params)
 
 
 def gmm_if_available(name: str) -> dict | None:
@@ -127,6 +127,6 @@ def score_rows(results: dict) -> list[dict]:
 
 def prior_samples(model, n: int = 20, seed: int = 0) -> torch.Tensor:
     """Decoded draws z ~ N(0, I) from the prior: [n,1,28,28]."""
-    z = torch.randn(n, model.cfg.latent, generator=torch.Generator().manual_seed(seed))
+    z = torch.randn(n, model.cfg.latent_dim, generator=torch.Generator().manual_seed(seed))
     with torch.inference_mode():
         return model.decode(z)

@@ -1,69 +1,30 @@
 """Part C analyses (C1-C4): denoising metrics, t-SNE of latents, interpolation, epoch snapshots.
 
-Expensive results (test-set outputs, t-SNE) are cached on disk under .cache/, keyed by the
-checkpoint's sha256 (`cached`), so a second execution of the chapter only reads small files.
+Expensive results (test-set outputs, t-SNE) are cached on disk (core.cache), keyed by the
+checkpoint's sha256, so a second execution of the chapter only reads small files.
 """
 from __future__ import annotations
-
-import hashlib
-import json
-import re
-from pathlib import Path
 
 import numpy as np
 import torch
 
-from .. import checkpoints, metrics
-from ..data import PROJECT_ROOT
+from .. import checkpoints, data, metrics, models
+from ..cache import cached
+from ..reference import reference
 from . import batched, encode
 
-CACHE_DIR = PROJECT_ROOT / ".cache"
-C_MODELS = {"c_ae": "conv AE", "c_ae_dropout": "conv AE + Dropout/BatchNorm", "c_vae": "conv VAE"}
+C_MODELS = {name: models.title(name) for name in ("c_ae", "c_ae_dropout", "c_vae")}
 # reference key prefix of each model that has reference values (core.reference, C3)
 C3_KEYS = {"c_ae": "c3_ae", "c_ae_dropout": "c3_dropout"}
 TSNE_POINTS, TSNE_SEED, TSNE_ITER = 1500, 0, 500  # sized for the chapter's cold-run budget
 INTERPOLATION_DIGITS = (2, 7)  # the first test image of each; two classes that look different
 
 
-# --- the on-disk cache ------------------------------------------------------------------------
-
-def cache_key(ckpt_file: Path, params: dict | None = None) -> str:
-    """sha256 of the checkpoint file (first 16 hex) + a short hash of the analysis parameters."""
-    digest = checkpoints.sha256(ckpt_file)[:16]
-    p = hashlib.sha256(json.dumps(params or {}, sort_keys=True).encode()).hexdigest()[:8]
-    return f"{digest}-{p}"
-
-
-def cached(tag: str, ckpt_file: Path, compute, params: dict | None = None,
-           cache_dir: Path | None = None) -> dict:
-    """compute() -> {name: tensor/number}, stored as .cache/<tag>-<key>.pt and reused while the
-    checkpoint (and params) are unchanged; older entries of the same tag are removed."""
-    cache_dir = Path(cache_dir or CACHE_DIR)
-    ckpt_file = Path(ckpt_file)
-    if not ckpt_file.exists():
-        raise checkpoints.CheckpointError(f"{ckpt_file} does not exist; the analysis {tag!r} needs it. "
-                                          f"Train it with `{checkpoints.train_command(ckpt_file.stem)}`.")
-    target = cache_dir / f"{tag}-{cache_key(ckpt_file, params)}.pt"
-    if target.exists():
-        try:
-            return torch.load(target, map_location="cpu", weights_only=True)
-        except Exception:  # an unreadable cache entry is recomputed, never trusted
-            target.unlink(missing_ok=True)
-    result = compute()
-    checkpoints.save_file(result, target)
-    for stale in cache_dir.glob(f"{tag}-*.pt"):  # only this exact tag: "a-b" must not hit "a-b-c"
-        if stale != target and re.fullmatch(r"[0-9a-f]{16}-[0-9a-f]{8}", stale.name[len(tag) + 1:-3]):
-            stale.unlink(missing_ok=True)
-    return result
-
-
 # --- data and models --------------------------------------------------------------------------
 
 def test_set():
-    """(noisy, clean, y) of the coloured noisy test split (core.colour_mnist)."""
-    from ..colour_mnist import load_colour_noisy
-
-    return load_colour_noisy("test")
+    """(noisy, clean, y) of the coloured noisy test split (core.data.colour)."""
+    return data.load_colour_noisy("test")
 
 
 def available(names=C_MODELS) -> list[str]:
@@ -83,7 +44,7 @@ def denoising_metrics(name: str) -> dict:
         out = denoise(checkpoints.load(name), noisy)
         return {"mse": float(metrics.mse(out, clean).mean()), "snr": float(metrics.snr(out, clean).mean())}
 
-    return cached(f"c3-metrics-{name}", checkpoints.path(name), compute)
+    return cached(f"c3-metrics-{name}", compute, depends_on=[name])
 
 
 def noisy_input_metrics() -> dict:
@@ -94,8 +55,6 @@ def noisy_input_metrics() -> dict:
 
 def metrics_rows() -> list[dict]:
     """C3 table: one row per trained model (+ the noisy input), with reference values beside."""
-    from ..reference import reference
-
     base = noisy_input_metrics()
     rows = [{"model": "noisy input (no model)", "SNR dB": base["snr"], "ref. SNR dB": "",
              "MSE": base["mse"], "ref. MSE": ""}]
@@ -138,7 +97,7 @@ def snapshot_rows(name: str, epochs=None) -> dict:
 
 def tsne_subset(n: int = TSNE_POINTS, seed: int = TSNE_SEED) -> torch.Tensor:
     """Fixed, seeded indices of the test images embedded by t-SNE."""
-    return torch.randperm(10_000, generator=torch.Generator().manual_seed(seed))[:n]
+    return data.seeded_subset(10_000, n, seed)
 
 
 def tsne(name: str, dims: int = 2, n: int = TSNE_POINTS, seed: int = TSNE_SEED) -> dict:
@@ -153,7 +112,8 @@ def tsne(name: str, dims: int = 2, n: int = TSNE_POINTS, seed: int = TSNE_SEED) 
                    random_state=seed).fit_transform(z)
         return {"embedding": torch.tensor(emb, dtype=torch.float32), "labels": y[idx]}
 
-    return cached(f"c4-tsne{dims}d-{name}", checkpoints.path(name), compute, {"n": n, "seed": seed, "iter": TSNE_ITER})
+    return cached(f"c4-tsne{dims}d-{name}", compute, depends_on=[name],
+                  params={"n": n, "seed": seed, "iter": TSNE_ITER})
 
 
 def interpolation(names=None, digits=INTERPOLATION_DIGITS, steps: int = 9) -> dict:

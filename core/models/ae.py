@@ -8,7 +8,7 @@ from torch import nn
 
 from ..data import crop28, pad32
 from ..train_config import TrainConfig
-from .base import Autoencoder, LabModel
+from .base import Autoencoder, Entry, LabModel
 from .layers import ConvTranspose2d
 
 
@@ -81,6 +81,7 @@ class SpecAE(Autoencoder):
 
 
 MODELS = {
-    # A1. 20 epochs: the test loss has flattened by then (see the A1 chapter's curves).
-    "spec_ae": (SpecAE, SpecAEConfig(), TrainConfig(epochs=20, lr=1e-3, seed=0)),
+    "spec_ae": Entry(SpecAE, SpecAEConfig(), TrainConfig(epochs=20, lr=1e-3, seed=0),
+                     title="spec AE (A1, 2-D code)",
+                     budget_why="A1. 20 epochs: the test loss has flattened by then (see the A1 chapter's curves)."),
 }

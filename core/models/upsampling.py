@@ -22,7 +22,7 @@ from torch.nn import functional as F
 
 from ..train_config import TrainConfig
 from .layers import ConvTranspose2d
-from .base import Autoencoder
+from .base import Autoencoder, Entry
 
 VARIANTS = ("unpool", "unpool_tconv", "tconv")
 
@@ -106,11 +106,11 @@ class UpsamplingAE(Autoencoder):
         return out
 
 
-def _entry(variant: str):
-    # 6 epochs (~20 CPU-s each at one thread): the part-B budget is 6 minutes for all eight
-    # models, and the B6 convergence curves show what each variant reached by then; the three
-    # share the seed and every other setting, so the comparison is fair at any length.
-    return (UpsamplingAE, UpsamplingConfig(variant=variant), TrainConfig(epochs=6, seed=0))
+TITLES = {"unpool": "max-unpool + conv", "unpool_tconv": "max-unpool + transposed conv",
+          "tconv": "learned 2x2 transposed-conv upsampling"}
+BUDGET_WHY = ("B6. 6 epochs: the part-B budget is 6 minutes for all eight models, and the B6 convergence "
+              "curves show what each variant reached by then; the three share the seed and every other "
+              "setting, so the comparison is fair at any length.")
 
-
-MODELS = {name: _entry(name) for name in VARIANTS}
+MODELS = {name: Entry(UpsamplingAE, UpsamplingConfig(variant=name), TrainConfig(epochs=6, seed=0),
+                      title=TITLES[name], budget_why=BUDGET_WHY) for name in VARIANTS}

@@ -1,8 +1,8 @@
 """Execute a Quarto chapter the way `quarto render` does, without Quarto.
 
-Quarto cannot be installed on our machines, so the tests (and bench/report_time.py) use this to
-prove every chapter runs and shows what it should. Like Quarto's Jupyter engine it starts a fresh
-kernel per page, in the project root (`execute-dir: project`), with the inline matplotlib backend,
+Test tooling, not part of `core`. Quarto cannot be installed on our machines, so the tests (and
+`python -m bench.report_time`) use this to prove every chapter runs and shows what it should. Like
+Quarto's Jupyter engine it starts a fresh kernel per page, in the project root (`execute-dir: project`), with the inline matplotlib backend,
 runs the ```{python} cells in order, and evaluates each text block's `{python} expr` through the
 kernel's user_expressions, in page order. What each cell put on the page is recorded: a figure shown
 twice, a stray print or an inline value that renders as `True` or `np.float64(...)` is visible here.
@@ -16,12 +16,11 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .data import PROJECT_ROOT
+from core.paths import PROJECT_ROOT, REPORT_DIR
 
 CELL = re.compile(r"^```\{python\}[^\n]*\n(.*?)^```\s*$", re.S | re.M)
 INLINE = re.compile(r"`\{python\}\s+([^`]+)`")
 OPTION = re.compile(r"#\|\s*([\w-]+):\s*(.*)")
-REPORT_DIR = PROJECT_ROOT / "report"
 
 
 @dataclass
@@ -45,6 +44,7 @@ class CellRun:
     figures: int = 0                # images (png, svg) and interactive plotly figures
     tables: int = 0                 # Markdown tables (text/markdown starting with "|") or DataFrames
     stdout: str = ""                # printed text, which Quarto shows under the code
+    stderr: str = ""                # warnings and logs, which `warning: false` hides
     other: list[str] = field(default_factory=list)  # any other output, as its text/plain
 
 
@@ -80,8 +80,10 @@ def _text_blocks(text: str) -> list[str]:
 def _record(run: CellRun, output: dict) -> None:
     kind, data = output["output_type"], output.get("data", {})
     if kind == "stream":
-        if output["name"] == "stdout":  # stderr is warnings, hidden by `warning: false`
+        if output["name"] == "stdout":
             run.stdout += output["text"]
+        else:
+            run.stderr += output["text"]
     elif kind in ("display_data", "execute_result"):
         if {"image/png", "image/svg+xml", "application/vnd.plotly.v1+json"} & set(data):
             run.figures += 1
