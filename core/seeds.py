@@ -123,9 +123,10 @@ def denoiser_pairs(directory=None) -> list[tuple[str, str]]:
 def denoisers(ae: str, vae: str, directory=None):
     """A `core.denoise.Denoisers` on a given pair of checkpoints (MAP keeps the validated defaults
     chosen for the seed of record: the other seeds are not re-tuned)."""
-    from .denoise import Denoisers
+    from .denoise import Denoisers, MapDefaults
 
-    return Denoisers(checkpoints.load(ae, directory), checkpoints.load(vae, directory))
+    return Denoisers(checkpoints.load(ae, directory), checkpoints.load(vae, directory),
+                     defaults=MapDefaults.read(directory))
 
 
 def over_seeds(fn, keys=("method", "level"), directory=None) -> list[dict]:
