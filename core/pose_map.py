@@ -80,6 +80,17 @@ def pose_from_degrees_px(angle_deg, shift_x_px, shift_y_px, scale=1.0, size: int
                         2 * col(shift_y_px) / size], 1)
 
 
+# An L-BFGS trial step can throw the pose far out (a scale of e^50 gives inf pixels, and NaN
+# stops the clip-aware likelihood): every component is squashed smoothly into +-LIMIT (radians,
+# log-scale, normalised shift), which leaves small poses unchanged (tanh(x) ~ x).
+LIMIT = torch.tensor([math.radians(60.0), math.log(2.0), 0.5, 0.5])
+
+
+def bounded(pose: Tensor) -> Tensor:
+    limit = LIMIT.to(pose)
+    return limit * torch.tanh(pose / limit)
+
+
 def pose_map_estimate(decoder, x_noisy, *, beta: float, steps: int, restarts: int, latent_dim: int,
                       init: Tensor | None = None, prior: PosePrior = PosePrior(), **map_kw) -> DenoiseResult:
     """MAP over (z, pose) through `warp(decoder(z), pose)`; keyword arguments as map_estimate
@@ -93,14 +104,14 @@ def pose_map_estimate(decoder, x_noisy, *, beta: float, steps: int, restarts: in
     d = int(latent_dim)
 
     def posed(v: Tensor) -> Tensor:
-        return warp(decoder(v[:, :d]), v[:, d:] * sigma.to(v))
+        return warp(decoder(v[:, :d]), bounded(v[:, d:] * sigma.to(v)))
 
     if init is not None:
         init = torch.cat([init.detach().float(), torch.zeros(len(init), POSE_DIMS)], 1)
     res = map_estimate(posed, x, beta=beta, steps=steps, restarts=restarts, init=init,
                        latent_dim=d + POSE_DIMS, **map_kw)
     v = res.z
-    pose = v[:, d:] * sigma
+    pose = bounded(v[:, d:] * sigma)
     res.z = v[:, :d].clone()
     res.z_path = res.z_path[..., :d] if res.z_path is not None else None
     size = x.shape[-1]

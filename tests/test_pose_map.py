@@ -112,3 +112,13 @@ def test_pose_map_helps_on_shifted_digits_with_the_shipped_weights():
     rows = measure(n=40, levels=(0.3,), conditions=("shifted",), progress=False)
     v = verdicts(rows)[0]
     assert v["psnr gain dB"] > 0.5, rows
+
+
+def test_a_wild_pose_stays_finite_under_the_clip_aware_likelihood():
+    # A huge trial step once made exp(log-scale) overflow: NaN pixels stopped the whole run.
+    from core.pose_map import bounded
+    huge = torch.tensor([[1e3, 80.0, -1e4, 50.0]])
+    assert torch.isfinite(warp(blob_decoder(torch.zeros(1, 2)), bounded(huge))).all()
+    x = blob_decoder(torch.zeros(2, 2))
+    res = pose_map_estimate(blob_decoder, x, latent_dim=2, beta=0.0, steps=5, restarts=2, noise_std=0.5)
+    assert torch.isfinite(res.x_hat).all()

@@ -9,22 +9,24 @@ from core import checkpoints, models, report, seeds
 
 def test_extra_seeds_copy_their_base_but_the_seed():
     for base, extra in models.EXTRA_SEEDS.items():
-        cls, cfg, tcfg = models.REGISTRY[base]
+        e = models.REGISTRY[base]
+        cls, cfg, tcfg = e.cls, e.config, e.train
         for s in extra:
-            c2, cfg2, t2 = models.REGISTRY[models.seed_name(base, s)]
-            assert c2 is cls and cfg2 == cfg and t2.seed == s != tcfg.seed
+            e2 = models.REGISTRY[models.seed_name(base, s)]
+            c2, cfg2, t2 = e2.cls, e2.config, e2.train
+            assert c2 is cls and cfg2 == cfg and t2.seed == s != tcfg.seed and str(s) in e2.title
             assert {k for k in vars(t2) if getattr(t2, k) != getattr(tcfg, k)} <= {"seed", "fast"}
         assert models.seed_family(base)[0] == base and len(models.seed_family(base)) == 1 + len(extra)
 
 
 def test_spec_ae_extra_seeds_train_in_fp32_like_the_seed_of_record():
-    assert not models.REGISTRY["spec_ae_seed10"][2].fast
+    assert not models.REGISTRY["spec_ae_seed10"].train.fast
 
 
 def test_seed_entries_never_share_a_seed_after_retries():
     # A collapsed run retries with seed + 1 up to max_attempts times: ranges must not overlap.
     for base, extra in models.EXTRA_SEEDS.items():
-        tcfg = models.REGISTRY[base][2]
+        tcfg = models.REGISTRY[base].train
         ranges = [range(s, s + tcfg.max_attempts) for s in (tcfg.seed, *extra)]
         assert all(set(a).isdisjoint(b) for i, a in enumerate(ranges) for b in ranges[i + 1:])
 
