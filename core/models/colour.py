@@ -127,7 +127,7 @@ BUDGET_WHY = (
     "C2. All C and D models together must train in <= 7 CPU-minutes on 2 cores; the spec's 20 epochs on "
     "60,000 images would take ~100-200 s per epoch per model here (0.21-0.45 s per batch of 128 on the "
     "shared machine), i.e. over an hour. So each model is trained for 4 epochs on the fixed, seeded "
-    "10,000-image subset of core.colour_mnist (TRAIN_SUBSET; 40,000 image passes, two thirds of one "
+    "10,000-image subset of core.data.colour (TRAIN_SUBSET; 40,000 image passes, two thirds of one "
     "full-data epoch), plus the engine's 10,000-image test pass after each epoch.")
 EPOCHS = 4
 _TRAIN = TrainConfig(epochs=EPOCHS, batch_size=128, lr=1e-3, weight_decay=1e-5, seed=0, dataset="colour_noisy")
