@@ -293,12 +293,14 @@ class Denoisers:
 
     def __call__(self, method: str, x_noisy, *, mask=None, beta: float | None = None,
                  steps: int | None = None, restarts: int | None = None, seed: int = 0,
-                 noise_level: float | None = None, optimizer: str = "lbfgs", clip_aware: bool = False
-                 ) -> DenoiseResult:
+                 noise_level: float | None = None, optimizer: str = "lbfgs", clip_aware: bool = False,
+                 estimator=None) -> DenoiseResult:
         """Denoise x_noisy with `method` in METHODS. beta=None: the validated beta for
         `noise_level` (self.defaults.beta_for), else the defaults' beta. mask (map only): 1 = observed pixel.
         clip_aware (map only, needs noise_level): model the clipping of the noise (expected_clipped);
-        much better at noise >= 0.3 (see the A8 table) but not the plain objective of A8(b)."""
+        much better at noise >= 0.3 (see the A8 table) but not the plain objective of A8(b).
+        estimator (map only): a stand-in for map_estimate with its signature, e.g. the pose-aware
+        search of core.pose_map (`pose_map.pose_aware(den, x, ...)` passes it)."""
         if method not in METHODS:
             raise ValueError(f"unknown method {method!r}; choose one of {', '.join(METHODS)}")
         if clip_aware and noise_level is None:
@@ -314,12 +316,13 @@ class Denoisers:
                 x_hat = self.vae.decode(mean).float().clamp(0, 1).clone()
             return DenoiseResult(x_hat=x_hat, z=mean, params={"method": method})
         policy = self.defaults.settings(noise_level, clip_aware=clip_aware)
-        result = map_estimate(self.vae.decode, x, mask=mask, init=mean, seed=seed, optimizer=optimizer,
-                              beta=policy.beta if beta is None else beta,
-                              noise_std=float(noise_level) if clip_aware else None,
-                              steps=policy.steps if steps is None else steps,
-                              restarts=policy.restarts if restarts is None else restarts)
-        result.params["method"] = method
+        kw = dict(mask=mask, init=mean, seed=seed, optimizer=optimizer,
+                  beta=policy.beta if beta is None else beta,
+                  noise_std=float(noise_level) if clip_aware else None,
+                  steps=policy.steps if steps is None else steps,
+                  restarts=policy.restarts if restarts is None else restarts)
+        result = (estimator or map_estimate)(self.vae.decode, x, **kw)
+        result.params.update(method=method, pose_aware=estimator is not None)
         return result
 
     def all(self, x_noisy, **kw) -> dict[str, DenoiseResult]:

@@ -31,7 +31,7 @@ from pathlib import Path
 import torch
 from tqdm.auto import tqdm
 
-from . import checkpoints, data, paths
+from . import checkpoints, data, models, paths
 from .models import REGISTRY, build, entry
 from .train_config import TrainConfig
 
@@ -62,6 +62,11 @@ def autocast(dev: torch.device, enabled: bool):
     if not (enabled and native_bf16(dev.type)):
         return contextlib.nullcontext()
     return torch.autocast(device_type=dev.type, dtype=torch.bfloat16)
+
+
+def precision(dev: torch.device, tcfg: TrainConfig) -> str:
+    """'bf16' where training autocasts (see `autocast`), else 'fp32'."""
+    return "bf16" if tcfg.fast and native_bf16(dev.type) else "fp32"
 
 
 def _resume_path(name: str, directory: Path) -> Path:
@@ -224,6 +229,7 @@ def train(name: str, epochs: int | None = None, force: bool = False, limit_batch
         # Thread count changes floating-point summation order, hence the weights: recorded so that
         # a retraining can use the same (core.train.verify, `--threads`).
         "threads": torch.get_num_threads(),
+        "precision": precision(dev, tcfg),  # the training's compute precision (the weights are fp32)
     }
     checkpoints.save_file(ckpt, final)
     checkpoints.record(name, ckpt, directory)
@@ -331,7 +337,7 @@ def train_many(names: list[str], jobs: int = 1, threads: int | None = None, **kw
 def main(argv=None):
     parser = argparse.ArgumentParser(description="Train lab models into checkpoints/<name>.pt.")
     parser.add_argument("names", nargs="*", help=f"models to train: {', '.join(REGISTRY)}")
-    parser.add_argument("--all", action="store_true", help="every registered model")
+    parser.add_argument("--all", action="store_true", help="every model of record (not the extra-seed entries: name those)")
     parser.add_argument("--epochs", type=int, help="override the registered number of epochs")
     parser.add_argument("--force", action="store_true", help="retrain even if a checkpoint exists")
     parser.add_argument("--missing", action="store_true", help="skip models that have a checkpoint")
@@ -345,7 +351,7 @@ def main(argv=None):
     parser.add_argument("--verify", action="store_true",
                         help="retrain from scratch in a temp folder; compare with the manifest")
     args = parser.parse_args(argv)
-    names = list(REGISTRY) if args.all else args.names
+    names = models.of_record() if args.all else args.names
     if args.missing:
         names = [n for n in names if not checkpoints.path(n, args.checkpoints).exists()]
         if not names:

@@ -72,3 +72,23 @@ def digit_layout(z: torch.Tensor, labels: torch.Tensor) -> list[dict]:
         rows.append({"digit": int(digit), "x": dx, "y": dy, "distance": float(offset.norm()),
                      "side": words[round(angle / (torch.pi / 4)) % 8]})
     return sorted(rows, key=lambda r: -r["distance"])
+
+
+def sharpness(x: torch.Tensor) -> float:
+    """Mean absolute difference between neighbouring pixels (both axes): lower = blurrier."""
+    x = torch.as_tensor(x).float()
+    return float(((x[..., 1:, :] - x[..., :-1, :]).abs().mean() + (x[..., :, 1:] - x[..., :, :-1]).abs().mean()) / 2)
+
+
+def ink_agreement(x: torch.Tensor, x_hat: torch.Tensor) -> dict:
+    """How well outputs keep the coarse shape of their inputs: the correlation of total ink
+    (sum of pixels) across images, and the mean distance between the two centres of mass (px)."""
+    x, x_hat = torch.as_tensor(x).float().flatten(2)[:, 0], torch.as_tensor(x_hat).float().flatten(2)[:, 0]
+    side = int(round(x.shape[1] ** 0.5))
+    rows, cols = torch.meshgrid(torch.arange(side).float(), torch.arange(side).float(), indexing="ij")
+    def centre(t):
+        m = t.sum(1, keepdim=True).clamp_min(1e-8)
+        return torch.stack([(t * rows.flatten()).sum(1, keepdim=True) / m, (t * cols.flatten()).sum(1, keepdim=True) / m], 1)[..., 0]
+    mass = torch.stack([x.sum(1), x_hat.sum(1)])
+    return {"mass_corr": float(torch.corrcoef(mass)[0, 1]),
+            "centre_shift_px": float((centre(x) - centre(x_hat)).norm(dim=1).mean())}

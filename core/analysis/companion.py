@@ -147,6 +147,39 @@ def encoder_filters(m, units) -> torch.Tensor:
     return m.filters()[torch.as_tensor(units)]
 
 
+def smoothness(filters: torch.Tensor, border: int = 4) -> float:
+    """Mean correlation of each 28x28 filter with itself shifted by one pixel (right, and down),
+    inside the central (28 - 2 border)^2 region (the border keeps its initial noise: MNIST's edge
+    pixels are always 0): near 1 for large smooth blobs, near 0 for pixel-scale speckle."""
+    f = torch.as_tensor(filters).float().reshape(len(filters), 28, 28)[:, border:28 - border, border:28 - border]
+
+    def corr(a, b):
+        a, b = a.flatten(1) - a.flatten(1).mean(1, keepdim=True), b.flatten(1) - b.flatten(1).mean(1, keepdim=True)
+        return (a * b).sum(1) / (a.norm(dim=1) * b.norm(dim=1)).clamp_min(1e-12)
+
+    return float(((corr(f[:, :, :-1], f[:, :, 1:]) + corr(f[:, :-1], f[:, 1:])) / 2).mean())
+
+
+def one_sign_share(kernels: torch.Tensor, dominance: float = 0.75) -> float:
+    """Share of kernels [n,k,k] whose entries of one sign hold at least `dominance` of the
+    kernel's absolute weight: a kernel that mostly adds (or mostly removes) ink."""
+    w = torch.as_tensor(kernels).flatten(1)
+    pos, total = w.clamp_min(0).sum(1), w.abs().sum(1).clamp_min(1e-12)
+    return float((torch.maximum(pos, total - pos) / total >= dominance).float().mean())
+
+
+def reads(images: torch.Tensor, labels) -> np.ndarray:
+    """The A4 classifier's reading of images (reconstructions, outputs): [N] digits."""
+    from .latent import classifier_reading
+
+    return classifier_reading(images)["digit"]
+
+
+def identity_kept(images: torch.Tensor, labels) -> float:
+    """% of images the A4 classifier reads as their true label (a proxy for "still that digit")."""
+    return float(100 * (reads(images, labels) == np.asarray(labels)).mean())
+
+
 def b3_table(x_test: torch.Tensor) -> list[dict]:
     refs = {"fc64": "b3_mean_act_64", "fc128": "b3_mean_act_128", "fc256": "b3_mean_act_256",
             "sparse_ae": "b3_mean_act_sparse"}

@@ -100,3 +100,16 @@ def table(rows, columns=None, digits: int = 4):
     lines = ["| " + " | ".join(map(str, columns)) + " |", "|" + "|".join("-" * w for w in widths) + "|"]
     lines += ["| " + " | ".join(line) + " |" for line in body]
     return Markdown("\n".join(lines))
+
+
+class ClaimError(AssertionError):
+    """A sentence of a chapter is false for the shipped weights: the chapter must not render."""
+
+
+def check(claims: dict[str, bool]) -> None:
+    """Hidden guard of a chapter's qualitative sentences: {sentence (as the text says it): is it
+    true for these weights?}. Raises ClaimError naming every false one, so a retrained model that
+    changes a conclusion fails the chapter instead of leaving the old words in place."""
+    false = [claim for claim, ok in claims.items() if not bool(ok)]
+    if false:
+        raise ClaimError("false for the shipped weights: " + "; ".join(false))
