@@ -128,6 +128,7 @@ def _entry(name: str, ckpt: dict, directory: Path) -> dict:
         "attempts": ckpt["attempts"],
         "train_seconds": round(ckpt["train_seconds"], 1),
         "threads": ckpt.get("threads"),
+        "precision": ckpt.get("precision"),
         "command": train_command(name, ckpt.get("threads")),
         "file": path(name, directory).name,
         "bytes": path(name, directory).stat().st_size,

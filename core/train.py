@@ -5,8 +5,9 @@
     python -m core.train spec_ae --dry-run  # 1 epoch of 2 batches into a temp dir: checks the plumbing
     python -m core.train --all --jobs 2     # two models at a time, one thread each (what `make train` runs)
 
-Adam, shuffled index batches from in-memory tensors, bf16 autocast + channels_last on CPU (they
-help there; measured in bench/train_speed.py), per-epoch train/test history, a resume file after
+Adam, shuffled index batches from in-memory tensors (moved to the device once), bf16 autocast +
+channels_last on CPU (they help there; measured in bench/train_speed.py), per-epoch train/test
+history (and validation, on a seeded held-out part of the training images, where the config asks), a resume file after
 every epoch (an interrupted run continues where it stopped), and a health check that retries a
 collapsed run with the next seed and records it.
 """
@@ -62,6 +63,33 @@ def autocast(dev: torch.device, enabled: bool):
     if not (enabled and native_bf16(dev.type)):
         return contextlib.nullcontext()
     return torch.autocast(device_type=dev.type, dtype=torch.bfloat16)
+
+
+def precision(dev: torch.device, tcfg: TrainConfig) -> str:
+    """'bf16' where training autocasts (see `autocast`), else 'fp32'."""
+    return "bf16" if tcfg.fast and native_bf16(dev.type) else "fp32"
+
+
+VAL_SEED = 401
+
+
+def validation_split(n: int, size: int, seed: int = VAL_SEED) -> tuple[torch.Tensor, torch.Tensor]:
+    """(fit, validation) sorted indices into a training split of n items: `size` of them, drawn
+    with a fixed seed, are held out for validation and never trained on."""
+    if not 0 < size < n:
+        raise TrainingError(f"a validation split of {size} out of {n} training items leaves nothing to train or check")
+    perm = torch.randperm(n, generator=torch.Generator().manual_seed(seed))
+    return perm[size:].sort().values, perm[:size].sort().values
+
+
+def same_config(ckpt: dict, cls, model_cfg, tcfg: TrainConfig) -> bool:
+    """Whether a checkpoint was trained with these configs. Compared as dataclasses, so a config
+    field added later with a default leaves older checkpoints up to date."""
+    try:
+        return (TrainConfig(**ckpt["train_config"]) == tcfg
+                and cls.Config(**ckpt["model_config"]) == model_cfg)
+    except TypeError:  # a field this code no longer knows
+        return False
 
 
 def _resume_path(name: str, directory: Path) -> Path:
@@ -139,23 +167,32 @@ def train(name: str, epochs: int | None = None, force: bool = False, limit_batch
     final = checkpoints.path(name, directory)
     if final.exists() and not force:
         ckpt = checkpoints.read_file(final, name)
-        if ckpt["train_config"] == asdict(tcfg) and ckpt["model_config"] == asdict(model_cfg):
+        if same_config(ckpt, cls, model_cfg, tcfg):
             tqdm.write(f"{name}: up to date ({final})")
             return ckpt
         raise TrainingError(f"{final} was trained with another config; pass --force to retrain it")
 
     dev = device()
     train_t = data.load(tcfg.dataset, "train")
+    val_t = None
+    if tcfg.val_size:
+        fit_idx, val_idx = validation_split(len(train_t[0]), tcfg.val_size)
+        train_t, val_t = [t[fit_idx] for t in train_t], [t[val_idx] for t in train_t]
     test_t = data.load(tcfg.dataset, "test")
-    probe = [t[:512].to(dev) for t in train_t]
+    # On a GPU every split moves to the device once, so an epoch never copies from the host (no
+    # pinned memory needed); on the CPU .to() returns the same tensors.
+    train_t, test_t = [t.to(dev) for t in train_t], [t.to(dev) for t in test_t]
+    val_t = [t.to(dev) for t in val_t] if val_t is not None else None
+    probe = [t[:512] for t in train_t]
+    empty = lambda: {"train": {}, "test": {}, **({"val": {}} if val_t is not None else {})}  # noqa: E731
 
-    state = {"epoch": 0, "history": {"train": {}, "test": {}}, "attempts": [], "seed": tcfg.seed,
+    state = {"epoch": 0, "history": empty(), "attempts": [], "seed": tcfg.seed,
              "train_seconds": 0.0, "snapshots": []}
     model, opt = _fresh(name, tcfg.seed, tcfg, dev)
     resume = _resume_path(name, directory)
     if resume.exists():
         saved = checkpoints.read_file(resume, name)
-        if saved["train_config"] == asdict(tcfg) and saved["model_config"] == asdict(model_cfg):
+        if same_config(saved, cls, model_cfg, tcfg):
             model, opt = _fresh(name, saved["seed"], tcfg, dev)
             model.load_state_dict(saved["state_dict"])
             opt.load_state_dict(saved["optimizer"])
@@ -174,8 +211,9 @@ def train(name: str, epochs: int | None = None, force: bool = False, limit_batch
             torch.manual_seed(state["seed"])
         train_logs = _run_epoch(model, opt, train_t, tcfg, epoch, state["seed"], dev, limit_batches, batch_bars)
         with autocast(dev, tcfg.fast):
-            test_sub = [t[: limit_batches * tcfg.batch_size] for t in test_t] if limit_batches else test_t
-            test_logs = model.metrics(*[t.to(dev) for t in test_sub])
+            cut = (lambda ts: [t[: limit_batches * tcfg.batch_size] for t in ts]) if limit_batches else (lambda ts: ts)
+            test_logs = model.metrics(*cut(test_t))
+            val_logs = model.metrics(*cut(val_t)) if val_t is not None else None
         state["train_seconds"] += time.perf_counter() - t0
 
         # A health verdict needs a real epoch behind it; a few-batch plumbing run is not judged.
@@ -185,7 +223,7 @@ def train(name: str, epochs: int | None = None, force: bool = False, limit_batch
             state["attempts"].append({"seed": state["seed"], "epoch": epoch + 1, "problem": problem})
             if len(state["attempts"]) >= tcfg.max_attempts:
                 raise TrainingError(f"{name}: every attempt failed: {state['attempts']}")
-            state.update(epoch=0, seed=state["seed"] + 1, history={"train": {}, "test": {}}, snapshots=[])
+            state.update(epoch=0, seed=state["seed"] + 1, history=empty(), snapshots=[])
             tqdm.write(f"{name}: {problem} (seed {state['attempts'][-1]['seed']}); "
                        f"retrying with seed {state['seed']}")
             model, opt = _fresh(name, state["seed"], tcfg, dev)
@@ -194,8 +232,10 @@ def train(name: str, epochs: int | None = None, force: bool = False, limit_batch
 
         _append(state["history"]["train"], train_logs)
         _append(state["history"]["test"], test_logs)
+        if val_logs is not None:
+            _append(state["history"]["val"], val_logs)
         if hasattr(model, "snapshot"):  # e.g. outputs at several epochs (C4), saved with the weights
-            state["snapshots"].append(model.snapshot(*[t.to(dev) for t in test_t]).cpu())
+            state["snapshots"].append(model.snapshot(*test_t).cpu())
         state["epoch"] += 1
         checkpoints.save_file({**state, "state_dict": model.state_dict(), "optimizer": opt.state_dict(),
                                "rng": torch.get_rng_state(), "train_config": asdict(tcfg),
@@ -205,7 +245,7 @@ def train(name: str, epochs: int | None = None, force: bool = False, limit_batch
     bar.close()
 
     model = model.float().to(memory_format=torch.contiguous_format)
-    metrics = model.metrics(*[t.to(dev) for t in test_t])  # fp32, deterministic: what the tests re-check
+    metrics = model.metrics(*test_t)  # fp32, deterministic: what the tests re-check
     ckpt = {
         "model_class": cls.__name__, "model_config": asdict(model_cfg), "train_config": asdict(tcfg),
         "state_dict": {k: v.cpu().contiguous() for k, v in model.state_dict().items()},
@@ -216,6 +256,8 @@ def train(name: str, epochs: int | None = None, force: bool = False, limit_batch
         # Thread count changes floating-point summation order, hence the weights: recorded so that
         # a retraining can use the same (core.train.verify, `--threads`).
         "threads": torch.get_num_threads(),
+        "precision": precision(dev, tcfg),  # the training's compute precision (the weights are fp32)
+        "device": dev.type,
     }
     checkpoints.save_file(ckpt, final)
     checkpoints.record(name, ckpt, directory)

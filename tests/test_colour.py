@@ -45,10 +45,11 @@ def test_bad_inputs_are_rejected():
 
 
 def test_training_subset_is_fixed_sorted_and_unique():
-    a, b = cm.train_subset_indices(), cm.train_subset_indices()
-    assert torch.equal(a, b) and len(a) == cm.TRAIN_SUBSET and len(a.unique()) == len(a)
+    a, b = cm.train_subset_indices(n=10_000), cm.train_subset_indices(n=10_000)
+    assert torch.equal(a, b) and len(a) == 10_000 and len(a.unique()) == len(a)
     assert torch.all(a[1:] > a[:-1]) and a.max() < 60_000
     assert torch.equal(cm.train_subset_indices(100, None), torch.arange(100))
+    assert torch.equal(cm.train_subset_indices(), torch.arange(60_000))  # the assignment: every image
 
 
 # --- C2 models -----------------------------------------------------------------------------------

@@ -116,15 +116,17 @@ class ColourAE(Autoencoder):
         return out.float().cpu()
 
 
-# Budget: all C and D models together must train in <= 7 CPU-minutes on 2 cores; the spec's
-# 20 epochs on 60,000 images would take ~100-200 s per epoch per model here (measured: 0.21-0.45 s
-# per batch of 128 on the shared machine), i.e. over an hour. So each model is trained for 4 epochs
-# on the fixed, seeded 10,000-image subset of core.colour_mnist (TRAIN_SUBSET; 40,000 image passes,
-# two thirds of one full-data epoch), plus the engine's 10,000-image test pass after each epoch.
-# Estimated alone on 2 cores from those per-batch timings: ~80-110 s per model (~5.5 min for C+D
-# together); the shipped runs took 900-1100 s each because they ran beside ~10 other busy processes.
-EPOCHS = 4
-_TRAIN = TrainConfig(epochs=EPOCHS, batch_size=128, lr=1e-3, weight_decay=1e-5, seed=0, dataset="colour_noisy")
+# Budget: the assignment's, 20 epochs of all 60,000 training images (batch 128, Adam 1e-3, weight
+# decay 1e-5), of which VAL_SIZE are held out for the validation curves of C2 (55,000 trained on).
+# About 30 min per model on one thread of this CPU with bf16 autocast (the manifest records the
+# measured train_seconds). The earlier 4 epochs on a 10,000-image subset left the models far from
+# the reference numbers (conv AE SNR 3.5 dB against 10.3 dB).
+EPOCHS = 20
+VAL_SIZE = 5_000
+_TRAIN = TrainConfig(epochs=EPOCHS, batch_size=128, lr=1e-3, weight_decay=1e-5, seed=0, dataset="colour_noisy",
+                     val_size=VAL_SIZE)
+BUDGET_WHY = ("the assignment's budget: 20 epochs on all 60,000 coloured training images "
+              f"({VAL_SIZE:,} held out for validation), batch 128, Adam 1e-3, weight decay 1e-5")
 
 MODELS = {
     "c_ae": (ColourAE, ColourAEConfig(), _TRAIN),
