@@ -16,6 +16,17 @@ REGISTRY: dict[str, tuple[type, object, TrainConfig]] = {
 }
 
 
+# The budget each model got and why (epochs, schedule; see core.convergence for the rule they meet).
+BUDGET_WHY: dict[str, str] = {
+    **ae.BUDGET_WHY, **classifier.BUDGET_WHY, **vae.BUDGET_WHY, **fc.BUDGET_WHY, **upsampling.BUDGET_WHY,
+    **colour.BUDGET_WHY, **mlp_vae.BUDGET_WHY,
+}
+
+
+def budget_why(name: str) -> str:
+    return BUDGET_WHY.get(name, "")
+
+
 def _unknown(name: str) -> KeyError:
     return KeyError(f"unknown model {name!r}; valid names: {', '.join(REGISTRY)}")
 

@@ -125,7 +125,7 @@ EPOCHS = 20
 VAL_SIZE = 5_000
 _TRAIN = TrainConfig(epochs=EPOCHS, batch_size=128, lr=1e-3, weight_decay=1e-5, seed=0, dataset="colour_noisy",
                      val_size=VAL_SIZE)
-BUDGET_WHY = ("the assignment's budget: 20 epochs on all 60,000 coloured training images "
+_WHY = ("the assignment's budget: 20 epochs on all 60,000 coloured training images "
               f"({VAL_SIZE:,} held out for validation), batch 128, Adam 1e-3, weight decay 1e-5")
 
 MODELS = {
@@ -133,3 +133,4 @@ MODELS = {
     "c_ae_dropout": (ColourAE, ColourAEConfig(dropout=0.2, batchnorm=True), _TRAIN),
     "c_vae": (ColourAE, ColourAEConfig(variational=True), _TRAIN),
 }
+BUDGET_WHY = dict.fromkeys(MODELS, _WHY)

@@ -61,7 +61,10 @@ class MLPVAE(Autoencoder):
 
 
 MODELS = {
-    # D1. 10 epochs on all 60,000 images, batch 128: an epoch is a few seconds alone on 2 cores, and
-    # the ELBO gains little after ~10 epochs; 10 keeps the C+D models inside their 7-minute budget.
-    "mlp_vae": (MLPVAE, MLPVAEConfig(), TrainConfig(epochs=10, batch_size=128, lr=1e-3, seed=0)),
+    # D1. 20 epochs on all 60,000 images, batch 128, lr 1e-3 decayed along a cosine to 0 (~8 CPU-s
+    # per epoch): 10 epochs at a constant rate still improved the test MSE by 1.2 % over the last 3
+    # (core.convergence's rule allows 1 %).
+    "mlp_vae": (MLPVAE, MLPVAEConfig(), TrainConfig(epochs=20, batch_size=128, lr=1e-3, schedule="cosine", seed=0)),
 }
+BUDGET_WHY = {"mlp_vae": "20 epochs, lr 1e-3 cosine to 0: 10 epochs at a constant rate still improved the test MSE "
+                         "by 1.2 % over the last 3"}
