@@ -52,3 +52,4 @@ def register(epochs=3):
     models.REGISTRY["tiny_ae"] = (TinyAE, TinyConfig(), cfg)
     models.REGISTRY["flaky_ae"] = (FlakyAE, TinyConfig(), cfg)
     models.REGISTRY["tiny_cosine"] = (TinyAE, TinyConfig(), replace(cfg, lr=1e-2, schedule="cosine"))
+    models.REGISTRY["tiny_val"] = (TinyAE, TinyConfig(), replace(cfg, val_size=128))
