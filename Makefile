@@ -1,28 +1,43 @@
 # The two commands of the README: `make demo` (the main job) and `make test`.
 # Both create the virtualenv on first use; it is reused until requirements.txt changes.
 VENV ?= .venv
-PY := $(VENV)/bin/python
 STAMP := $(VENV)/.requirements-installed
+# PY=/some/python make test-fast uses that interpreter as it is: no venv is made, nothing installed.
+ifneq ($(filter command line environment,$(origin PY)),)
+SETUP :=
+else
+PY := $(VENV)/bin/python
+SETUP := $(STAMP)
+endif
 # Models trained at once, each on cores/JOBS threads (bench/train_speed.py --parallel).
 JOBS ?= 2
 
-.PHONY: demo test train verify report bench data clean-venv
+.PHONY: demo test test-fast train verify report bench data clean-venv
 
-$(STAMP): requirements.txt
-	test -x $(PY) || python3 -m venv $(VENV)
-	$(PY) -m pip install --disable-pip-version-check -q -r requirements.txt
+# The pinned requirements, then the project itself as an editable install (pyproject.toml): `core`
+# and `demo` import from anywhere, so no script touches sys.path.
+$(STAMP): requirements.txt pyproject.toml
+	test -x $(VENV)/bin/python || python3 -m venv $(VENV)
+	$(VENV)/bin/python -m pip install --disable-pip-version-check -q -r requirements.txt
+	$(VENV)/bin/python -m pip install --disable-pip-version-check -q --no-deps -e .
 	cp requirements.txt $(STAMP)
 
-data: $(STAMP)
+data: $(SETUP)
 	$(PY) -m core.data
 
 # Gets the data, trains whatever shipped weights are missing (with progress), launches the demo.
 demo: data
 	$(PY) -m core.train --all --missing --jobs $(JOBS)
-	$(PY) demo/app.py
+	$(PY) -m demo.app
 
-test: $(STAMP)
+# The full suite (what .ci/run runs): every chapter executed, the shipped models re-checked, the browser.
+test: $(SETUP)
 	$(PY) -m pytest
+
+# The edit-run loop: the synthetic unit tests and the cheapest real-data checks (no test marked
+# slow, browser or network; markers in pytest.ini), under 2 CPU-minutes on 2 cores.
+test-fast: $(SETUP)
+	$(PY) -m pytest -m "not slow and not browser and not network"
 
 # Retrain every model from scratch with its recorded config and seed, then re-choose the MAP
 # denoiser's defaults (beta, steps, restarts) on the validation split for the new vae16. One overall
@@ -46,16 +61,16 @@ VERIFY ?= fc64
 verify: data
 	$(PY) -m core.train $(VERIFY) --verify
 
-report: $(STAMP)
+report: $(SETUP)
 	@if command -v quarto >/dev/null 2>&1; then QUARTO_PYTHON=$(PY) quarto render; \
 	else echo "quarto is not installed here: install it from the Quarto website to render the site."; \
 	     echo "The chapters' code is still executed by 'make test' (tests/test_report.py)."; exit 1; fi
 
 bench: data
-	$(PY) bench/train_speed.py
-	$(PY) bench/denoise_speed.py
-	$(PY) bench/demo_latency.py
-	$(PY) bench/report_time.py
+	$(PY) -m bench.train_speed
+	$(PY) -m bench.denoise_speed
+	$(PY) -m bench.demo_latency
+	$(PY) -m bench.report_time
 
 clean-venv:
 	rm -rf $(VENV)

@@ -1,9 +1,9 @@
 """Latency of the demo: all three denoisers (AE, VAE bottleneck, MAP with its default beta/steps)
 for one drawing, measured through gradio_client against a running app, one request at a time.
 
-    python bench/demo_latency.py [--url http://127.0.0.1:7860/] [--runs 40] [--warmup 5]
+    python -m bench.demo_latency [--url http://127.0.0.1:7860/] [--runs 40] [--warmup 5]
 
-Without --url it starts `demo/app.py` on a free loopback port and stops it afterwards. Prints p50
+Without --url it starts `python -m demo.app` on a free loopback port and stops it afterwards. Prints p50
 and p95 of
   (a) the whole request as gradio_client sees it (upload of the drawing, queue, preprocessing, the
       three denoisers, the latent map, encoding and returning the outputs);
@@ -26,13 +26,10 @@ import os
 import sys
 import tempfile
 import time
-from pathlib import Path
 
 import numpy as np
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-
-from demo.testing import drawing, free_port, running_app  # noqa: E402
+from demo.testing import drawing, free_port, running_app
 
 TARGET_P50, TARGET_P95 = 150.0, 300.0
 

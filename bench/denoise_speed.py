@@ -1,7 +1,7 @@
 """Milliseconds per image of each denoiser (ae, vae, map with its validated defaults), at batch 1
 and batch 64: the median over repeated runs, printed as a table.
 
-    python bench/denoise_speed.py [--repeats 7] [--threads N] [--sweep]
+    python -m bench.denoise_speed [--repeats 7] [--threads N] [--sweep]
 
 Inputs are test images at noise 0.5 (the default figure level). Batch 1 is the demo's case (one
 drawing): MAP there is a few dozen decoder calls on (restarts) rows, so per-call overhead dominates.
@@ -11,11 +11,7 @@ from __future__ import annotations
 
 import argparse
 import statistics
-import sys
 import time
-from pathlib import Path
-
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import torch
 

@@ -1,8 +1,8 @@
 """Seconds to execute each report chapter from the shipped weights, as `quarto render` would.
 
-    python bench/report_time.py [--clear-cache] [--slowest N]
+    python -m bench.report_time [--clear-cache] [--slowest N]
 
-Each chapter runs in a fresh Jupyter kernel (core.qmd.run_chapter), as under Quarto, so the time
+Each chapter runs in a fresh Jupyter kernel (tests/chapter_runner.py), as under Quarto, so the time
 includes starting the kernel and importing torch once per page. Target: all chapters together
 <= 5 minutes on a 2-core CPU. --clear-cache removes .cache/ first (a cold render, as after a fresh
 clone); without it, cached analyses (t-SNE, GMM, denoising tables) are reused.
@@ -11,14 +11,10 @@ from __future__ import annotations
 
 import argparse
 import shutil
-import sys
 import time
-from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-
-from core import qmd  # noqa: E402
-from core.data import PROJECT_ROOT  # noqa: E402
+from core.data import PROJECT_ROOT
+from tests import chapter_runner as qmd
 
 
 def main():

@@ -1,7 +1,7 @@
 """How closely a from-scratch retraining reproduces the shipped checkpoints, model by model.
 
     AELAB_CHECKPOINTS=/tmp/retrain make train      # retrain everything into another folder
-    python bench/retrain_check.py /tmp/retrain     # compare it with checkpoints/MANIFEST.json
+    python -m bench.retrain_check /tmp/retrain     # compare it with checkpoints/MANIFEST.json
 
 Prints each model's headline test metric, shipped and retrained, their relative difference, and the
 recorded training seconds and threads of both runs; then the worst difference. Same code, config
@@ -14,9 +14,7 @@ import argparse
 import sys
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-
-from core import checkpoints  # noqa: E402
+from core import checkpoints
 
 
 def main(argv=None) -> int:

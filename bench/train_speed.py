@@ -1,8 +1,8 @@
 """Training throughput of the spec AE: our engine vs a textbook PyTorch loop, in one run.
 
-    python bench/train_speed.py [--batches 60] [--batch-size 256] [--rounds 2]
-    python bench/train_speed.py --parallel [--model fc128]   # what `make train --jobs 2` relies on
-    python bench/train_speed.py --flops [--threads 1] [--batches 30]   # engine vs the machine's limit
+    python -m bench.train_speed [--batches 60] [--batch-size 256] [--rounds 2]
+    python -m bench.train_speed --parallel [--model fc128]   # what `make train --jobs 2` relies on
+    python -m bench.train_speed --flops [--threads 1] [--batches 30]   # engine vs the machine's limit
 
 Textbook: torchvision MNIST with transforms.ToTensor()/Pad(2) per item, DataLoader(shuffle=True),
 fp32, contiguous tensors. Engine: core.train's epoch loop (in-memory tensors, index batches,
@@ -22,12 +22,8 @@ from __future__ import annotations
 import argparse
 import multiprocessing
 import statistics
-import sys
 import time
 from dataclasses import replace
-from pathlib import Path
-
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import torch
 from torch.utils.data import DataLoader
@@ -60,7 +56,7 @@ def textbook(batches: int, batch_size: int) -> float:
 def engine(batches: int, batch_size: int, model_name: str = "spec_ae", threads: int | None = None) -> float:
     if threads:
         torch.set_num_threads(threads)
-    _, _, tcfg = REGISTRY[model_name]
+    tcfg = REGISTRY[model_name].train
     tcfg = replace(tcfg, batch_size=batch_size)
     tensors = data.load(tcfg.dataset, "train")
     model, opt = train._fresh(model_name, 0, tcfg, torch.device("cpu"))
@@ -73,7 +69,7 @@ def flops_per_image(model_name: str, batch_size: int = 64) -> float:
     """FLOPs of one training step (forward + backward of `model.loss`) per image, fp32."""
     from torch.utils.flop_counter import FlopCounterMode
 
-    _, _, tcfg = REGISTRY[model_name]
+    tcfg = REGISTRY[model_name].train
     tensors = [t[:batch_size] for t in data.load(tcfg.dataset, "train")]
     model = build(model_name).train()
     with FlopCounterMode(display=False) as counter:
@@ -96,7 +92,7 @@ def matmul_peak(dtype=torch.float32, n: int = 2048, seconds: float = 2.0) -> flo
 def engine_rate(model_name: str, batches: int, bf16: bool, batch_size: int | None = None,
                 fused: bool = False) -> float:
     """Engine images/s of `model_name` at its registered batch size, fp32 or bf16 autocast."""
-    _, _, tcfg = REGISTRY[model_name]
+    tcfg = REGISTRY[model_name].train
     tcfg = replace(tcfg, batch_size=batch_size or tcfg.batch_size)
     tensors = data.load(tcfg.dataset, "train")
     real = train.native_bf16
@@ -130,7 +126,7 @@ def flops(args) -> None:
             if bf16:
                 rates[(m, "bf16")].append(engine_rate(m, args.batches, bf16=True))
             if args.variants:
-                bs = REGISTRY[m][2].batch_size
+                bs = REGISTRY[m].train.batch_size
                 for label, kw in ((f"batch {bs * 2}", {"batch_size": bs * 2}), ("fused Adam", {"fused": True})):
                     variants.setdefault((m, label), []).append(engine_rate(m, args.batches, bf16=False, **kw))
     med = statistics.median

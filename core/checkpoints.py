@@ -82,7 +82,11 @@ def build(name: str, ckpt: dict):
     cls = model_class(name) if name in REGISTRY else None
     if cls is None or cls.__name__ != ckpt["model_class"]:
         raise CheckpointError(f"checkpoint {name} holds a {ckpt['model_class']}, unknown here")
-    model = cls(cls.Config(**ckpt["model_config"]))
+    try:
+        model = cls(cls.config_from(ckpt["model_config"]))
+    except (TypeError, ValueError) as exc:
+        raise CheckpointError(f"{path(name)} holds a config the current {cls.__name__} does not take "
+                              f"({exc}). Retrain it with `{train_command(name)} --force`.") from exc
     try:
         model.load_state_dict(ckpt["state_dict"])
     except RuntimeError as exc:
@@ -134,30 +138,3 @@ def _entry(name: str, ckpt: dict, directory: Path) -> dict:
         "bytes": path(name, directory).stat().st_size,
         "sha256": sha256(path(name, directory)),
     }
-
-
-def _compact(values: dict) -> str:
-    return ", ".join(f"{k}={v:g}" if isinstance(v, float) else f"{k}={v}" for k, v in values.items())
-
-
-def manifest_rows(entries: dict | None = None) -> list[dict]:
-    """One row per shipped model for the Reproduce page: how it was trained."""
-    rows = []
-    for name, e in (entries if entries is not None else manifest()).items():
-        t = e["train_config"]
-        rows.append({"model": name, "class": e["model_class"], "config": _compact(e["model_config"]),
-                     "data": t["dataset"], "epochs": e["epochs"], "batch": t["batch_size"],
-                     "lr": f"{t['lr']:g} ({t.get('schedule', 'constant')})", "weight decay": f"{t['weight_decay']:g}",
-                     "seed": e["seed"], "retries": len(e["attempts"]), "threads": e.get("threads") or "all",
-                     "train s": e["train_seconds"], "command": f"`{e['command']}`"})
-    return rows
-
-
-def metric_rows(entries: dict | None = None) -> list[dict]:
-    """One row per shipped model: its headline test metric and every other one it records."""
-    rows = []
-    for name, e in (entries if entries is not None else manifest()).items():
-        others = {k: v for k, v in e["metrics"].items() if k != e["metric_name"]}
-        rows.append({"model": name, "test metric": e["metric_name"], "value": e["metrics"][e["metric_name"]],
-                     "other test metrics": _compact({k: float(f"{v:.4g}") for k, v in others.items()})})
-    return rows

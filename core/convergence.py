@@ -47,7 +47,7 @@ def check(ckpt: dict, window: int = WINDOW, threshold: float = THRESHOLD) -> dic
 def rows(names=None, budget_notes: dict | None = None) -> list[dict]:
     """One row per shipped model for the Reproduce page."""
     from . import checkpoints
-    from .models import REGISTRY, budget_why
+    from .models import REGISTRY, entry
 
     out = []
     for name in names or [n for n in REGISTRY if checkpoints.path(n).exists()]:
@@ -59,7 +59,7 @@ def rows(names=None, budget_notes: dict | None = None) -> list[dict]:
                     f"gain over last {WINDOW}": f"{100 * c['improvement']:.2f} %",
                     "converged": "yes" if c["converged"] else "**no**",
                     "budget": f"{ckpt['epoch']} epochs, lr {t.get('schedule', 'constant')}",
-                    "why this budget": (budget_notes or {}).get(name) or budget_why(name)})
+                    "why this budget": (budget_notes or {}).get(name) or entry(name).budget_why})
     return out
 
 

@@ -33,11 +33,13 @@ from pathlib import Path
 import torch
 from torch import Tensor
 
-from . import checkpoints
+from . import checkpoints, models
 
 METHODS = ("ae", "vae", "map")
 DEFAULTS_FILE = checkpoints.CKPT_DIR / "denoise_defaults.json"
 AE_NAME, VAE_NAME = "spec_ae", "vae16"
+# How figures, tables and the demo name the methods (a method that is one model: its title).
+METHOD_TITLES = {"ae": models.title(AE_NAME), "vae": "VAE bottleneck (16-D)", "map": "MAP through the 16-D VAE decoder"}
 
 # Used only until the validation study has written DEFAULTS_FILE (then these are replaced).
 DEFAULT_BETA, DEFAULT_STEPS, DEFAULT_RESTARTS = 1.0, 30, 4

@@ -1,7 +1,8 @@
 """Reference values from EXERCISES.md (what earlier course submissions reported).
 
 These are the only numbers typed into the project: the report shows each beside the value we
-measure. Keys are stable; each part's analysis module provides `summary() -> {key: our value}`.
+measure. Keys are stable; each part's analysis module provides `summary() -> {key: our value}`, and
+`core.report.summary` puts them side by side.
 """
 from __future__ import annotations
 
@@ -29,43 +30,3 @@ REFERENCE: dict[str, tuple[str, str, float, str]] = {
 
 def reference(key: str) -> float:
     return REFERENCE[key][2]
-
-
-# Modules whose `summary()` measures the values above (each reads only shipped checkpoints).
-SUMMARY_MODULES = ("core.analysis.latent", "core.analysis.companion", "core.analysis.colour")
-
-
-def measured() -> dict[str, float]:
-    """Our value for every reference key that some part's `summary()` measures."""
-    import importlib
-
-    values = {}
-    for name in SUMMARY_MODULES:
-        module = importlib.import_module(name)
-        values.update(module.summary())
-    return values
-
-
-def measured_notes() -> dict[str, str]:
-    """{reference key: the condition our value was measured under}, from the modules' optional
-    `summary_notes()` (e.g. C3's noise level, which the reference leaves unstated)."""
-    import importlib
-
-    notes = {}
-    for name in SUMMARY_MODULES:
-        module = importlib.import_module(name)
-        if hasattr(module, "summary_notes"):
-            notes.update(module.summary_notes())
-    return notes
-
-
-def comparison_rows(ours: dict[str, float], notes: dict[str, str] | None = None) -> list[dict]:
-    """Rows (exercise, quantity, reference, ours) for the index page's summary table; `notes`
-    (by key) are appended to the quantity."""
-    rows = []
-    for key, (exercise, what, ref, unit) in REFERENCE.items():
-        note = (notes or {}).get(key)
-        # The reference as EXERCISES.md writes it (a str: never rounded by the table's formatting).
-        rows.append({"exercise": exercise, "quantity": what + (f" ({unit})" if unit else "") + (f"; {note}" if note else ""),
-                     "reference": f"{ref:g}", "ours": ours.get(key, "not measured")})
-    return rows

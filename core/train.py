@@ -83,16 +83,6 @@ def validation_split(n: int, size: int, seed: int = VAL_SEED) -> tuple[torch.Ten
     return perm[size:].sort().values, perm[:size].sort().values
 
 
-def same_config(ckpt: dict, cls, model_cfg, tcfg: TrainConfig) -> bool:
-    """Whether a checkpoint was trained with these configs. Compared as dataclasses, so a config
-    field added later with a default leaves older checkpoints up to date."""
-    try:
-        return (TrainConfig(**ckpt["train_config"]) == tcfg
-                and cls.Config(**ckpt["model_config"]) == model_cfg)
-    except TypeError:  # a field this code no longer knows
-        return False
-
-
 def _resume_path(name: str, directory: Path) -> Path:
     return directory / ".resume" / f"{name}.pt"
 
@@ -153,6 +143,17 @@ def _run_epoch(model, opt, tensors, tcfg, epoch, seed, dev, limit_batches, progr
     return _mean_logs(sums, count)
 
 
+def _trained_with(cls, saved: dict, tcfg: TrainConfig, model_cfg) -> bool:
+    """Whether a checkpoint (or resume file) holds these configs; renamed config fields of older
+    checkpoints count under their new names (LabModel.config_aliases). Compared as dataclasses, so
+    a config field added later with a default leaves older checkpoints up to date."""
+    try:
+        return (TrainConfig(**saved["train_config"]) == tcfg
+                and type(model_cfg)(**cls.upgrade_config(saved["model_config"])) == model_cfg)
+    except TypeError:  # a field this code no longer knows
+        return False
+
+
 def _fresh(name, seed, tcfg, dev):
     model = build(name, seed=seed).to(dev)
     if tcfg.fast and dev.type == "cpu":
@@ -171,14 +172,15 @@ def train(name: str, epochs: int | None = None, force: bool = False, limit_batch
     epochs_done)` is called whenever that count changes (after each epoch, on resume, on a retry),
     for an overall progress bar."""
     torch.set_flush_denormal(True)  # denormals make CPU convs crawl late in training
-    cls, model_cfg, tcfg = entry(name)
+    e = entry(name)
+    cls, model_cfg, tcfg = e.cls, e.config, e.train
     if epochs is not None:
         tcfg = replace(tcfg, epochs=epochs)
     directory = Path(directory or checkpoints.CKPT_DIR)
     final = checkpoints.path(name, directory)
     if final.exists() and not force:
         ckpt = checkpoints.read_file(final, name)
-        if same_config(ckpt, cls, model_cfg, tcfg):
+        if _trained_with(cls, ckpt, tcfg, model_cfg):
             tqdm.write(f"{name}: up to date ({final})")
             return ckpt
         raise TrainingError(f"{final} was trained with another config; pass --force to retrain it")
@@ -201,7 +203,7 @@ def train(name: str, epochs: int | None = None, force: bool = False, limit_batch
     resume = _resume_path(name, directory)
     if resume.exists():
         saved = checkpoints.read_file(resume, name)
-        if same_config(saved, cls, model_cfg, tcfg):
+        if _trained_with(cls, saved, tcfg, model_cfg):
             model, opt = _fresh(name, saved["seed"], tcfg, dev)
             model.load_state_dict(saved["state_dict"])
             opt.load_state_dict(saved["optimizer"])
@@ -324,7 +326,7 @@ def epoch_seconds(name: str, directory: Path | None = None, limit_batches: int |
     """What one epoch of `name` costs, from its last recorded training (the manifest of
     `directory`, else of the shipped checkpoints): train_seconds / epochs, rescaled to the current
     number of training images per epoch where the record says how many it had."""
-    cls, _, tcfg = entry(name)
+    tcfg = entry(name).train
     for entries in (checkpoints.manifest(directory), checkpoints.manifest()):
         e = entries.get(name)
         if e and e.get("epochs"):
@@ -350,7 +352,7 @@ def _train_size(tcfg: TrainConfig) -> int:
 def planned_seconds(names: list[str], epochs: int | None = None, directory: Path | None = None,
                     limit_batches: int | None = None) -> dict[str, float]:
     """{name: expected training seconds} from the recorded per-epoch costs."""
-    return {n: epoch_seconds(n, directory, limit_batches) * (epochs or entry(n)[2].epochs) for n in names}
+    return {n: epoch_seconds(n, directory, limit_batches) * (epochs or entry(n).train.epochs) for n in names}
 
 
 def schedule_estimate(seconds: dict[str, float], jobs: int = 1) -> float:
@@ -369,7 +371,7 @@ class _Overall:
 
     def __init__(self, names, jobs, epochs=None, directory=None, limit_batches=None, disable=False):
         self.planned = planned_seconds(names, epochs, directory, limit_batches)
-        self.per_epoch = {n: self.planned[n] / (epochs or entry(n)[2].epochs) for n in names}
+        self.per_epoch = {n: self.planned[n] / (epochs or entry(n).train.epochs) for n in names}
         self.credited = dict.fromkeys(names, 0.0)
         estimate = schedule_estimate(self.planned, jobs)
         self.bar = tqdm(total=round(sum(self.planned.values()), 1), unit="s", position=0, disable=disable,
@@ -475,7 +477,7 @@ def print_estimate(names: list[str], jobs: int, epochs=None, directory=None) -> 
     """Per model its recorded per-epoch cost and planned seconds, their sum and the schedule estimate."""
     planned = planned_seconds(names, epochs, directory)
     for name, secs in sorted(planned.items(), key=lambda kv: -kv[1]):
-        print(f"{name:16s} {epoch_seconds(name, directory):8.1f} s/epoch x {epochs or entry(name)[2].epochs:3d} "
+        print(f"{name:16s} {epoch_seconds(name, directory):8.1f} s/epoch x {epochs or entry(name).train.epochs:3d} "
               f"= {secs:7.0f} s")
     total, wall = sum(planned.values()), schedule_estimate(planned, jobs)
     print(f"sum of the per-model times: {total / 60:.1f} min; {jobs} at a time, longest first: "

@@ -1,6 +1,6 @@
 """Autoencoder Lab demo: draw a digit, add noise, compare the AE, VAE-bottleneck and MAP denoisers.
 
-    python demo/app.py [--host HOST] [--port PORT]        (what `make demo` runs)
+    python -m demo.app [--host HOST] [--port PORT]        (what `make demo` runs)
 
 Binds 127.0.0.1:7860 unless --host/--port or GRADIO_SERVER_NAME/GRADIO_SERVER_PORT say otherwise,
 and prints the URL. The models are loaded once, at start; all the computing is in demo/inference.py.
@@ -11,10 +11,7 @@ import argparse
 import os
 import sys
 import traceback
-from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
 os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")  # offline machine: no phoning home
 os.environ.setdefault("MPLBACKEND", "Agg")
 
@@ -24,6 +21,7 @@ import pandas as pd  # noqa: E402
 import torch  # noqa: E402
 from PIL import Image  # noqa: E402
 
+from core import denoise  # noqa: E402
 from demo import inference as inf  # noqa: E402
 
 # Two cores: two requests at a time, each with one intra-op thread, beats one request on two
@@ -59,7 +57,7 @@ try:
 except Exception as exc:  # e.g. a checkpoint not trained yet: say which and how, not a traceback
     sys.exit(f"The demo cannot start: {type(exc).__name__}: {exc}\n"
              "`make demo` fetches MNIST and trains any missing shipped model first.")
-LABELS = {"ae": "AE (A1, 2-D code)", "vae": "VAE bottleneck (16-D)", "map": "MAP through the VAE decoder"}
+LABELS = denoise.METHOD_TITLES
 ERASED_RGB = np.array([150, 30, 30], dtype=np.uint8)  # erased pixels, so a black-on-black hole shows
 # Outputs are sent as the models' own 28x28 pixels (tiny PNGs); the browser enlarges them unblurred.
 CSS = ".digit img { width: 100% !important; height: 100% !important; object-fit: contain; image-rendering: pixelated; }"

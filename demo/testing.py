@@ -50,13 +50,13 @@ def free_port() -> int:
 
 
 class AppProcess:
-    """`python demo/app.py` on 127.0.0.1:`port` (a free one by default), started at once; `url()`
+    """`python -m demo.app` on 127.0.0.1:`port` (a free one by default), started at once; `url()`
     waits until it serves. Starting early lets the app boot while other work goes on."""
 
     def __init__(self, port: int | None = None, env: dict | None = None):
         self.port = port or free_port()
         self.proc = subprocess.Popen(
-            [sys.executable, str(ROOT / "demo" / "app.py"), "--host", "127.0.0.1", "--port", str(self.port)],
+            [sys.executable, "-m", "demo.app", "--host", "127.0.0.1", "--port", str(self.port)],
             cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
             env={**os.environ, **(env or {})})
         self.lines: list[str] = []

@@ -1,12 +1,11 @@
+import functools
 import os
-import sys
-from pathlib import Path
+import shutil
+import subprocess
 
 import pytest
 import torch
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
 os.environ.setdefault("MPLBACKEND", "Agg")
 
 
@@ -22,3 +21,24 @@ def mnist():
 
     data.ensure_mnist()
     return {"train": data.load_mnist("train"), "test": data.load_mnist("test")}
+
+
+@functools.lru_cache(maxsize=None)
+def _offline_reason() -> str | None:
+    """Why the network tests cannot run here (None: they can). Their one source is npm's registry,
+    so npm itself is asked whether it reaches it."""
+    if os.environ.get("AELAB_OFFLINE"):
+        return "AELAB_OFFLINE is set"
+    npm = shutil.which("npm")
+    if npm is None:
+        return "npm is not installed"
+    try:
+        subprocess.run([npm, "ping"], capture_output=True, timeout=20, check=True)
+    except (subprocess.SubprocessError, OSError) as exc:
+        return f"the package registry is unreachable (npm ping: {type(exc).__name__})"
+    return None
+
+
+def pytest_runtest_setup(item):
+    if item.get_closest_marker("network") and (why := _offline_reason()):
+        pytest.skip(f"needs the network: {why}")

@@ -82,8 +82,8 @@ def test_gmm_scatter_draws_an_ellipse_per_component():
 def test_mlp_vae_shapes_and_loss():
     model = build("mlp_vae")
     x = torch.rand(16, 1, 28, 28)
-    mean, logvar = model.posterior(x)
-    assert mean.shape == logvar.shape == (16, 2) and torch.equal(model.encode(x), mean)
+    mean, log_std = model.posterior(x)
+    assert mean.shape == log_std.shape == (16, 2) and torch.equal(model.encode(x), mean)
     assert model.decode(mean).shape == (16, 1, 28, 28)
     loss, logs = model.loss(x)
     assert torch.isfinite(loss) and {"loss", "bce", "kl", "mse"} <= set(logs) and float(logs["kl"]) >= 0
@@ -98,7 +98,6 @@ def test_missing_checkpoint_degrades_to_a_clear_row(monkeypatch, tmp_path):
     assert "not available" in row["accuracy %"] and "vae16" in row["accuracy %"]
 
 
-@pytest.mark.skipif(not checkpoints.path("mlp_vae").exists(), reason="checkpoints/mlp_vae.pt not trained")
 def test_shipped_mlp_vae_clusters_better_than_chance(mnist):
     r = cl.gmm_on("mlp_vae")
     assert r["accuracy"] > 30 and sorted(r["mapping"].tolist()) == list(range(10))

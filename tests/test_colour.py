@@ -66,7 +66,7 @@ def test_neighbour_purity_is_high_for_separated_digits_and_near_chance_when_shuf
 @pytest.mark.parametrize("name", ["c_ae", "c_ae_dropout", "c_vae"])
 def test_colour_models_shapes_loss_and_snapshot(name):
     model = build(name)
-    assert REGISTRY[name][2].dataset == "colour_noisy"
+    assert REGISTRY[name].train.dataset == "colour_noisy"
     x, y = _digits(8)
     noisy, clean, y = cm.make_colour_noisy(x, y, "test")
     z = model.encode(noisy)
@@ -82,6 +82,7 @@ def test_colour_models_shapes_loss_and_snapshot(name):
     assert snap.shape == (6, 3, 28, 28) and model.training  # the mode is restored
 
 
+@pytest.mark.slow
 def test_denoiser_learns_a_little():
     torch.manual_seed(0)
     model = build("c_ae")
@@ -132,9 +133,9 @@ def test_real_test_split_is_coloured_mnist(mnist):
     assert torch.allclose(clean.max(1, keepdim=True).values, x, atol=1e-6)
 
 
-@pytest.mark.skipif(not checkpoints.path("c_ae").exists(), reason="checkpoints/c_ae.pt not trained")
+@pytest.mark.slow
 def test_shipped_denoiser_beats_the_noisy_input(mnist):
     noisy_score = ca.noisy_input_metrics()
     ours = ca.denoising_metrics("c_ae")
     assert ours["mse"] < noisy_score["mse"] and ours["snr"] > noisy_score["snr"]
-    assert len(checkpoints.load_checkpoint("c_ae")["snapshots"]) == REGISTRY["c_ae"][2].epochs
+    assert len(checkpoints.load_checkpoint("c_ae")["snapshots"]) == REGISTRY["c_ae"].train.epochs

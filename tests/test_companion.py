@@ -49,6 +49,7 @@ def _train(model, x, steps=150):
     return model
 
 
+@pytest.mark.slow
 def test_l1_penalty_makes_the_code_sparser_on_synthetic_strokes():
     gen = torch.Generator().manual_seed(0)
     x = (torch.rand(128, 1, 28, 28, generator=gen) > 0.8).float()
@@ -230,6 +231,7 @@ def test_pca_on_real_mnist_improves_with_components_and_leaves_grey_backgrounds(
     assert B.background_stats(rec, x_test)["share_above"] > 0.05
 
 
+@pytest.mark.slow
 def test_summary_gives_every_b_reference_key_from_shipped_weights(mnist):
     ours = B.summary()
     keys = {k for k in reference.REFERENCE if k.startswith("b")}

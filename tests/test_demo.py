@@ -24,13 +24,16 @@ CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networki
 
 @pytest.fixture(scope="module", autouse=True)
 def _app(request):
-    """The app for the API and browser tests, started first so it boots while the unit tests run."""
+    """The app for the API and browser tests, started first so it boots while the unit tests run.
+    On teardown, after every test that used it, its log must show no unexpected error."""
     if not any("app_url" in getattr(item, "fixturenames", ()) for item in request.session.items):
         yield None  # no app test selected (-k): do not boot one
         return
     app = AppProcess()
     yield app
     app.stop()
+    log = "".join(app.lines)
+    assert "demo: unexpected error" not in log, log[-5000:]
 
 
 def sketch(img, composite=True):
@@ -254,6 +257,7 @@ def _png(tmp_path, array, name):
     return str(path)
 
 
+@pytest.mark.slow
 def test_api_answers_good_and_bad_input_and_20_concurrent_calls(app_url, tmp_path):
     from gradio_client import Client, handle_file
     from gradio_client.exceptions import AppError
@@ -317,6 +321,7 @@ def test_api_answers_good_and_bad_input_and_20_concurrent_calls(app_url, tmp_pat
 
 # Skipped where Chromium is not installed, except in CI (.ci/run sets AELAB_REQUIRE_BROWSER), where a
 # missing browser must fail rather than pass unseen.
+@pytest.mark.browser
 @pytest.mark.skipif(not Path(CHROMIUM).exists() and not os.environ.get("AELAB_REQUIRE_BROWSER"),
                     reason=f"{CHROMIUM} is absent: apt-get install -y chromium")
 def test_browser_draws_a_digit_and_sees_three_outputs(app_url):
@@ -350,8 +355,3 @@ def test_browser_draws_a_digit_and_sees_three_outputs(app_url):
                 page.screenshot(path=os.environ["AELAB_DEMO_SCREENSHOT"], full_page=True)
         finally:
             browser.close()
-
-
-def test_the_app_met_no_unexpected_error(_app, app_url):  # last: after the API and browser tests
-    log = "".join(_app.lines)
-    assert "demo: unexpected error" not in log, log[-5000:]

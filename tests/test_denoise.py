@@ -3,7 +3,7 @@ import pytest
 import torch
 from torch import nn
 
-from core import checkpoints, data, metrics
+from core import data, metrics
 from core import denoise as dn
 from core.models import build
 
@@ -145,9 +145,8 @@ def test_beta_for_interpolates_between_validated_levels(monkeypatch):
     assert dn.beta_for(None) == dn.DEFAULT_BETA
 
 
+@pytest.mark.slow
 def test_shipped_map_beats_the_noisy_input_at_noise_05(mnist):
-    if not (checkpoints.path("vae16").exists() and checkpoints.path("spec_ae").exists()):
-        pytest.skip("vae16 or spec_ae is not trained yet")
     x = mnist["test"][0][:16]
     noisy = data.add_noise(x, 0.5, seed=0)
     den = dn.Denoisers.load()

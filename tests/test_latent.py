@@ -15,11 +15,6 @@ from core.plots import latent as P
 ENCODER_LAYERS = (nn.Conv2d, nn.ReLU, nn.MaxPool2d)
 
 
-def _needs(name):
-    if not checkpoints.path(name).exists():
-        pytest.skip(f"checkpoints/{name}.pt not shipped yet")
-
-
 # --- synthetic invariants ------------------------------------------------------------------------
 
 def test_a3_nearest_neighbour_of_an_index_point_is_itself():
@@ -68,6 +63,7 @@ def test_a2_axis_fractions_count_exact_zeros():
         L.axis_fractions(torch.zeros(3, 3))
 
 
+@pytest.mark.slow
 def test_a5_grid_extent_matches_the_scatter_axes():
     gen = torch.Generator().manual_seed(0)
     z = torch.rand(500, 2, generator=gen) * torch.tensor([3.0, 5.0])
@@ -132,6 +128,7 @@ def test_digit_layout_names_each_digits_side_and_sorts_by_distance():
         analysis.digit_layout(torch.zeros(5, 3), torch.zeros(5))
 
 
+@pytest.mark.slow
 def test_figures_build_from_synthetic_data():
     gen = torch.Generator().manual_seed(0)
     z = torch.rand(200, 2, generator=gen)
@@ -173,6 +170,7 @@ def test_a4_classifier_is_the_encoder_with_one_linear_head():
         model(torch.rand(2, 1, 32, 32))
 
 
+@pytest.mark.slow
 def test_a4_classifier_logs_and_learns_a_tiny_batch():
     model = build("spec_classifier", seed=0)
     x, y = torch.rand(20, 1, 28, 28), torch.arange(20) % 10
@@ -189,8 +187,8 @@ def test_a4_classifier_logs_and_learns_a_tiny_batch():
 
 # --- real data, shipped checkpoints -------------------------------------------------------------
 
+@pytest.mark.slow
 def test_a2_a3_real_latents_and_knn(mnist):
-    _needs("spec_ae")
     lat = L.latents()
     assert lat["test_z"].shape == (10_000, 2) and lat["train_z"].shape == (60_000, 2)
     assert (lat["test_z"] >= 0).all()  # the encoder ends in a ReLU
@@ -201,15 +199,15 @@ def test_a2_a3_real_latents_and_knn(mnist):
     assert s["a3_knn_mean"] == pytest.approx(knn["mean"])
 
 
+@pytest.mark.slow
 def test_a3_real_pixel_knn_is_a_ceiling(mnist):
-    _needs("spec_ae")
     pix = L.pixel_knn()
     assert len(pix["y"]) == L.PIXEL_QUERIES and pix["overall"] > 90
     assert pix["mean"] > L.latent_knn()["mean"]
 
 
+@pytest.mark.slow
 def test_a4_real_classifier_matches_its_recorded_accuracy(mnist):
-    _needs("spec_classifier")
     res = L.classifier_results()
     assert res["accuracy"] == pytest.approx(L.summary()["a4_test_accuracy"], abs=0.05)
     assert res["accuracy"] >= 99.0  # the target for the shipped classifier
@@ -217,7 +215,6 @@ def test_a4_real_classifier_matches_its_recorded_accuracy(mnist):
 
 
 def test_a5_real_grid_covers_the_occupied_region(mnist):
-    _needs("spec_ae")
     g = L.grid()
     assert g["images"].shape == (L.GRID_N ** 2, 1, 28, 28)
     assert 0.9 < g["inside"] <= 1.0
@@ -227,7 +224,6 @@ def test_a5_real_grid_covers_the_occupied_region(mnist):
 
 
 def test_a6_real_denoising_improves_on_the_noisy_input(mnist):
-    _needs("spec_ae")
     d = L.denoising()
     rows = {r["images"]: r for r in d["rows"]}
     assert rows["AE(noisy)"]["MSE"] < rows["noisy input"]["MSE"]

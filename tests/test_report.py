@@ -4,7 +4,7 @@ import re
 import pytest
 import yaml
 
-from core import qmd
+import chapter_runner as qmd
 
 CHAPTERS = qmd.chapters()
 # The exercise IDs of EXERCISES.md (stable by its own rule); re-read from it when it is beside us.
@@ -33,8 +33,9 @@ def test_the_site_root_redirects_to_the_index_page():
 
 def test_summary_table_shows_every_reference_value_of_the_spec_as_written():
     from core import reference
+    from core.report import summary
 
-    rows = reference.comparison_rows({})
+    rows = summary.comparison_rows({})
     assert [r["reference"] for r in rows] == [f"{v[2]:g}" for v in reference.REFERENCE.values()]
     if SPEC.exists():  # the spec lives beside the checkout, not in it
         sentences = re.findall(r"Reference[^:\n]*:([^\n]*)", SPEC.read_text())
@@ -150,6 +151,7 @@ def test_a_failing_cell_is_named(tmp_path):
         qmd.run_chapter(page)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("chapter", CHAPTERS, ids=lambda p: p.name)
 def test_chapter_executes_and_shows_each_figure_and_table_once_with_caption(chapter, mnist):
     """Each chapter in a fresh kernel, as Quarto renders it: a cell shows a figure exactly when it

@@ -12,6 +12,7 @@ def test_manifest_lists_every_checkpoint_file_and_only_registered_models():
     assert set(ENTRIES) <= set(models.REGISTRY)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", sorted(ENTRIES))
 def test_shipped_checkpoint_rechecks_its_test_metric(name, mnist):
     entry = ENTRIES[name]
@@ -25,6 +26,7 @@ def test_shipped_checkpoint_rechecks_its_test_metric(name, mnist):
     assert not ckpt["attempts"] or ckpt["seed"] != ckpt["attempts"][-1]["seed"]
 
 
+@pytest.mark.slow
 def test_cheapest_shipped_model_retrains_from_scratch_to_its_recorded_metric(mnist):
     """Reproducibility: same code, config and seed -> the manifest's number (within 2 %)."""
     from core import train

@@ -39,6 +39,7 @@ def test_train_writes_loadable_checkpoint_with_history_and_manifest(registered, 
     assert not list(tmp_path.glob(".*.tmp"))
 
 
+@pytest.mark.slow
 def test_same_seed_same_numbers(registered, tmp_path):
     a = train.train("tiny_ae", directory=tmp_path / "a", progress=False)
     b = train.train("tiny_ae", directory=tmp_path / "b", progress=False)
@@ -56,6 +57,7 @@ def test_cosine_schedule_decays_from_lr_to_zero_and_rejects_unknown_names():
         train.learning_rate(train.TrainConfig(schedule="linear"), 0, 10)
 
 
+@pytest.mark.slow
 def test_cosine_schedule_is_applied_and_survives_an_interruption(registered, tmp_path, monkeypatch):
     constant = train.train("tiny_ae", directory=tmp_path / "constant", progress=False)
     whole = train.train("tiny_cosine", directory=tmp_path / "whole", progress=False)
@@ -123,14 +125,14 @@ def test_unknown_model_lists_valid_names():
 
 
 SUBPROCESS = """
-import sys; sys.path[:0] = [{tests!r}, {root!r}]
-import tiny; tiny.register(epochs=40)
+from tests import tiny; tiny.register(epochs=40)
 from core.train import main; main(["tiny_ae", "--checkpoints", {ckpts!r}])
 """
 
 
+@pytest.mark.slow
 def test_sigkill_mid_training_resumes_and_disk_state_is_always_loadable(tmp_path):
-    script = SUBPROCESS.format(tests=str(ROOT / "tests"), root=str(ROOT), ckpts=str(tmp_path))
+    script = SUBPROCESS.format(ckpts=str(tmp_path))
     resume = tmp_path / ".resume" / "tiny_ae.pt"
     proc = subprocess.Popen([sys.executable, "-c", script], cwd=ROOT, stdout=subprocess.PIPE,
                             stderr=subprocess.STDOUT, text=True)
@@ -156,6 +158,7 @@ def test_sigkill_mid_training_resumes_and_disk_state_is_always_loadable(tmp_path
     assert not resume.exists()
 
 
+@pytest.mark.slow
 def test_dry_run_touches_no_checkpoint(tmp_path, mnist):
     env = {**os.environ, "AELAB_CHECKPOINTS": str(tmp_path)}
     out = subprocess.run([sys.executable, "-m", "core.train", "spec_ae", "--dry-run"], cwd=ROOT,
@@ -165,6 +168,7 @@ def test_dry_run_touches_no_checkpoint(tmp_path, mnist):
     assert list(tmp_path.iterdir()) == []
 
 
+@pytest.mark.slow
 def test_parallel_training_gives_the_numbers_of_a_one_thread_run_and_records_how(tmp_path, mnist):
     """`make train` trains two models at a time in worker processes with one thread each: each
     model's weights are exactly those of a one-thread training here, and the manifest says so."""
@@ -213,12 +217,13 @@ def test_a_config_field_added_later_with_a_default_keeps_checkpoints_up_to_date(
     ckpt = checkpoints.load_checkpoint("tiny_ae", tmp_path)
     del ckpt["train_config"]["val_size"]  # as written before the field existed
     checkpoints.save_file(ckpt, tmp_path / "tiny_ae.pt")
-    cls, mcfg, tcfg = models.REGISTRY["tiny_ae"]
-    assert train.same_config(ckpt, cls, mcfg, tcfg)
+    e = models.REGISTRY["tiny_ae"]
+    cls, mcfg, tcfg = e.cls, e.config, e.train
+    assert train._trained_with(cls, ckpt, tcfg, mcfg)
     train.train("tiny_ae", directory=tmp_path, progress=False)
     assert "up to date" in capsys.readouterr().out
-    assert not train.same_config({**ckpt, "train_config": {**ckpt["train_config"], "epochs": 4}}, cls, mcfg, tcfg)
-    assert not train.same_config({**ckpt, "train_config": {**ckpt["train_config"], "gone": 1}}, cls, mcfg, tcfg)
+    assert not train._trained_with(cls, {**ckpt, "train_config": {**ckpt["train_config"], "epochs": 4}}, tcfg, mcfg)
+    assert not train._trained_with(cls, {**ckpt, "train_config": {**ckpt["train_config"], "gone": 1}}, tcfg, mcfg)
 
 
 def test_schedule_estimate_is_longest_first_over_free_slots():

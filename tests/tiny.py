@@ -8,7 +8,7 @@ import torch
 from torch import nn
 
 from core import data, models
-from core.models.base import Autoencoder
+from core.models import Autoencoder, Entry
 from core.train_config import TrainConfig
 
 
@@ -49,7 +49,8 @@ def synthetic(split, n={"train": 512, "test": 128}):
 def register(epochs=3):
     data.DATASETS["tiny"] = synthetic
     cfg = TrainConfig(epochs=epochs, batch_size=64, dataset="tiny", fast=False)
-    models.REGISTRY["tiny_ae"] = (TinyAE, TinyConfig(), cfg)
-    models.REGISTRY["flaky_ae"] = (FlakyAE, TinyConfig(), cfg)
-    models.REGISTRY["tiny_cosine"] = (TinyAE, TinyConfig(), replace(cfg, lr=1e-2, schedule="cosine"))
-    models.REGISTRY["tiny_val"] = (TinyAE, TinyConfig(), replace(cfg, val_size=128))
+    models.REGISTRY["tiny_ae"] = Entry(TinyAE, TinyConfig(), cfg, title="tiny AE")
+    models.REGISTRY["flaky_ae"] = Entry(FlakyAE, TinyConfig(), cfg, title="flaky AE")
+    models.REGISTRY["tiny_cosine"] = Entry(TinyAE, TinyConfig(), replace(cfg, lr=1e-2, schedule="cosine"),
+                                           title="tiny AE, cosine lr")
+    models.REGISTRY["tiny_val"] = Entry(TinyAE, TinyConfig(), replace(cfg, val_size=128), title="tiny AE, validation split")

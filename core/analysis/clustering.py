@@ -10,14 +10,14 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from .. import checkpoints, data
+from .. import checkpoints, data, models
 from . import encode
 from .colour import cached
 
 N_COMPONENTS = 10
 GMM_SEED = 0
 FIT_POINTS = 20_000  # training images whose latents the GMM is fitted on
-LATENT_MODELS = {"mlp_vae": "MLP VAE, 2-D latent (D1)", "vae16": "conv VAE, 16-D latent (A8)"}
+LATENT_MODELS = {name: models.title(name) for name in ("mlp_vae", "vae16")}
 
 
 def hungarian_mapping(clusters, labels, k: int = N_COMPONENTS) -> np.ndarray:
@@ -127,6 +127,6 @@ def score_rows(results: dict) -> list[dict]:
 
 def prior_samples(model, n: int = 20, seed: int = 0) -> torch.Tensor:
     """Decoded draws z ~ N(0, I) from the prior: [n,1,28,28]."""
-    z = torch.randn(n, model.cfg.latent, generator=torch.Generator().manual_seed(seed))
+    z = torch.randn(n, model.cfg.latent_dim, generator=torch.Generator().manual_seed(seed))
     with torch.inference_mode():
         return model.decode(z)

@@ -13,13 +13,14 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from .. import checkpoints, metrics
+from .. import checkpoints, metrics, models
 from ..colour_mnist import NOISE_LEVEL
 from ..data import PROJECT_ROOT
+from ..reference import reference
 from . import batched, encode
 
 CACHE_DIR = PROJECT_ROOT / ".cache"
-C_MODELS = {"c_ae": "conv AE", "c_ae_dropout": "conv AE + Dropout/BatchNorm", "c_vae": "conv VAE"}
+C_MODELS = {name: models.title(name) for name in ("c_ae", "c_ae_dropout", "c_vae")}
 # reference key prefix of each model that has reference values (core.reference, C3)
 C3_KEYS = {"c_ae": "c3_ae", "c_ae_dropout": "c3_dropout"}
 TSNE_SEED, TSNE_ITER = 0, 500  # t-SNE embeds every test image (openTSNE; FFT gradients in 2-D)
@@ -114,8 +115,6 @@ def noisy_input_metrics(level: float | None = None) -> dict:
 def matches_reference(name: str, level: float) -> bool | None:
     """Whether `name` matches or beats its C3 reference at `level` (SNR at least, MSE at most the
     reference's); None for a model without reference values."""
-    from ..reference import reference
-
     key = C3_KEYS.get(name)
     if key is None:
         return None
@@ -140,8 +139,6 @@ def summary_level() -> float:
 def metrics_rows() -> list[dict]:
     """C3 table: per noise level, the noisy input's own scores, then one row per trained model,
     with reference values beside and whether the model matches or beats them."""
-    from ..reference import reference
-
     rows = []
     for level in C3_LEVELS:
         base = noisy_input_metrics(level)

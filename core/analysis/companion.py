@@ -14,6 +14,7 @@ import torch
 
 from .. import checkpoints, data, metrics
 from ..data import PROJECT_ROOT
+from ..reference import reference
 from . import batched, reconstruct
 
 STANDARD = ("fc64", "fc128", "fc256")          # B2: plain FC AEs by hidden size
@@ -159,8 +160,6 @@ def encoder_filters(m, units) -> torch.Tensor:
 
 
 def b3_table(x_test: torch.Tensor) -> list[dict]:
-    from ..reference import reference
-
     refs = {"fc64": "b3_mean_act_64", "fc128": "b3_mean_act_128", "fc256": "b3_mean_act_256",
             "sparse_ae": "b3_mean_act_sparse"}
     rows = []
@@ -297,8 +296,6 @@ def interp_walk(rows: list[dict], walk: str, distance: float) -> float:
 def b6_table(x_test: torch.Tensor, n_free: int = 2000) -> list[dict]:
     """Test MSE per variant (recorded, whole test set), with the MSE of decoding the code alone
     (no encoder indices; on the first `n_free` test images, to keep the chapter fast) beside it."""
-    from ..reference import reference
-
     rows = []
     for name in UPSAMPLING:
         m, c = model(name), ckpt(name)

@@ -11,6 +11,7 @@ import torch
 
 from .. import checkpoints, data, metrics
 from ..data import PROJECT_ROOT
+from ..reference import reference
 import core.analysis as analysis
 from . import batched, decode_grid, latent_bounds
 
@@ -157,8 +158,6 @@ def pixel_knn(n: int = PIXEL_QUERIES, seed: int = PIXEL_SEED) -> dict:
 
 def knn_rows(latent: dict, pixels: dict | None = None) -> list[dict]:
     """A3 table: per digit, reference %, ours in latent space, raw pixels; then the overall row."""
-    from ..reference import reference
-
     rows = []
     for d in range(10):
         row = {"digit": str(d), "reference": reference(f"a3_knn_acc_{d}"),

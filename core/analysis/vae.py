@@ -298,8 +298,7 @@ def defaults_check() -> dict:
 
 # --- A8: the measured comparison on the test subset ----------------------------------------------
 
-METHOD_LABELS = {"noisy": "noisy input", "ae": "AE (spec, 2-D)", "vae": "VAE bottleneck (16-D)",
-                 "map": "MAP (16-D decoder)", "map_clip": "MAP, clipping-aware",
+METHOD_LABELS = {"noisy": "noisy input", **denoise.METHOD_TITLES, "map_clip": "MAP, clipping-aware",
                  "gaussian": "Gaussian filter", "median": "median filter"}
 
 

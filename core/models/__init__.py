@@ -1,50 +1,49 @@
-"""The model registry: name -> (model class, model config, training config).
+"""The model registry: name -> `Entry(cls, config, train, title, budget_why)`.
 
 Every shipped checkpoint `checkpoints/<name>.pt` is trained from its entry here by
 `python -m core.train <name>`; `core.checkpoints.load(name)` rebuilds the model from it.
 """
 from __future__ import annotations
 
-from ..train_config import TrainConfig
 from . import ae, classifier, colour, fc, mlp_vae, upsampling, vae
-from .base import Autoencoder, LabModel
+from .base import Autoencoder, Entry, LabModel, evaluating, kl_divergence, reparameterise
 
-# Each family module declares MODELS = {name: (class, config, TrainConfig)}; order = EXERCISES.md.
-REGISTRY: dict[str, tuple[type, object, TrainConfig]] = {
+__all__ = ["REGISTRY", "Entry", "LabModel", "Autoencoder", "entry", "model_class", "title", "build",
+           "evaluating", "reparameterise", "kl_divergence"]
+
+# Each family module declares MODELS = {name: Entry(...)}; order = EXERCISES.md.
+REGISTRY: dict[str, Entry] = {
     **ae.MODELS, **classifier.MODELS, **vae.MODELS, **fc.MODELS, **upsampling.MODELS,
     **colour.MODELS, **mlp_vae.MODELS,
 }
-
-
-# The budget each model got and why (epochs, schedule; see core.convergence for the rule they meet).
-BUDGET_WHY: dict[str, str] = {
-    **ae.BUDGET_WHY, **classifier.BUDGET_WHY, **vae.BUDGET_WHY, **fc.BUDGET_WHY, **upsampling.BUDGET_WHY,
-    **colour.BUDGET_WHY, **mlp_vae.BUDGET_WHY,
-}
-
-
-def budget_why(name: str) -> str:
-    return BUDGET_WHY.get(name, "")
 
 
 def _unknown(name: str) -> KeyError:
     return KeyError(f"unknown model {name!r}; valid names: {', '.join(REGISTRY)}")
 
 
-def entry(name: str):
+def entry(name: str) -> Entry:
     if name not in REGISTRY:
         raise _unknown(name)
-    return REGISTRY[name]
+    found = REGISTRY[name]
+    if not isinstance(found, Entry):  # e.g. an old-style (class, config, train config) tuple
+        raise TypeError(f"registry entry {name!r} is a {type(found).__name__}, not a core.models.Entry")
+    return found
 
 
 def model_class(name: str) -> type:
-    return entry(name)[0]
+    return entry(name).cls
+
+
+def title(name: str) -> str:
+    """How figures, tables and the demo name model `name`."""
+    return entry(name).title
 
 
 def build(name: str, seed: int | None = None) -> LabModel:
     """A freshly initialised model `name` (weights drawn from `seed` if given)."""
-    cls, cfg, train_cfg = entry(name)
+    e = entry(name)
     import torch
 
-    torch.manual_seed(train_cfg.seed if seed is None else seed)
-    return cls(cfg)
+    torch.manual_seed(e.train.seed if seed is None else seed)
+    return e.cls(e.config)

@@ -10,7 +10,7 @@ from torch import nn
 from ..data import pad32
 from ..train_config import TrainConfig
 from .ae import SpecEncoder
-from .base import LabModel
+from .base import Entry, LabModel, evaluating
 
 
 @dataclass
@@ -58,22 +58,19 @@ class SpecClassifier(LabModel):
     @torch.no_grad()
     def predict(self, x: torch.Tensor, batch_size: int = 2000) -> torch.Tensor:
         """Predicted digits [N] for images [N,1,28,28], batched, in eval mode."""
-        was_training = self.training
-        self.eval()
-        out = torch.cat([self(x[i:i + batch_size]).argmax(1) for i in range(0, len(x), batch_size)])
-        self.train(was_training)
-        return out
+        with evaluating(self):
+            return torch.cat([self(x[i:i + batch_size]).argmax(1) for i in range(0, len(x), batch_size)])
 
-
-BUDGET_WHY = {"spec_classifier": "15 epochs, lr 3e-3 cosine to 0 (chosen on trials, see the registry comment); "
-                                 "the test accuracy moved by 0.03 % (3 images) over the last 3 epochs"}
 
 MODELS = {
-    # A4. 15 epochs of batch 128, lr 3e-3 decayed along a cosine to 0 (~2.5 min alone on 2 cores):
-    # with this small net train and test accuracy rise together, so the limit is optimisation, not
-    # over-fitting. Trials on seed 0 (test accuracy): constant lr 2e-3 for 10 epochs 98.67 %, cosine
-    # from 2e-3 for 10 epochs 98.93 %, cosine from 3e-3 for 15 epochs 99.11 %. He init (see
-    # __init__) brought epoch 1 from 95.3 % to 96.5 % in earlier trials.
-    "spec_classifier": (SpecClassifier, SpecClassifierConfig(),
-                        TrainConfig(epochs=15, batch_size=128, lr=3e-3, schedule="cosine", seed=0)),
+    "spec_classifier": Entry(
+        SpecClassifier, SpecClassifierConfig(),
+        TrainConfig(epochs=15, batch_size=128, lr=3e-3, schedule="cosine", seed=0),
+        title="spec-encoder classifier (A4)",
+        budget_why="A4. 15 epochs of batch 128, lr 3e-3 decayed along a cosine to 0: with this small net "
+        "train and test accuracy rise together, so the limit is optimisation, not over-fitting. Trials on "
+        "seed 0 (test accuracy): constant lr 2e-3 for 10 epochs 98.67 %, cosine from 2e-3 for 10 epochs "
+        "98.93 %, cosine from 3e-3 for 15 epochs 99.11 %. He init (see __init__) brought epoch 1 from "
+        "95.3 % to 96.5 % in earlier trials. Converged by core.convergence's rule: the test accuracy "
+        "moved by 0.03 % (3 images) over the last 3 epochs."),
 }

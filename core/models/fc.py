@@ -11,7 +11,7 @@ import torch
 from torch import nn
 
 from ..train_config import TrainConfig
-from .base import Autoencoder
+from .base import Autoencoder, Entry
 
 
 @dataclass
@@ -74,26 +74,27 @@ class FCAE(Autoencoder):
 
 
 # B2-B4 share one budget, so their comparisons stay fair: 30 epochs of Adam from 1e-3 decayed along
-# a cosine to 0 (~1.5-2.5 CPU-s per epoch at one thread). The earlier 10 epochs at a constant rate
-# left every one of them improving by 4-17 % over its last 3 epochs (core.convergence); a longer
-# constant rate would need far more epochs (a 20-epoch trial of fc64 still gained 15 % in epochs
-# 11-20), while the cosine's low final rate settles the weights within the budget.
-_B = TrainConfig(epochs=30, schedule="cosine", seed=0)
-BUDGET_WHY = {name: ("30 epochs, lr 1e-3 cosine to 0: 10 epochs at a constant rate left B2-B4 improving "
-                     "by 4-17 % over the last 3 epochs; the same budget for all five keeps B2-B4 fair")
-              for name in ("fc64", "fc128", "fc256", "sparse_ae", "dae")}
+# a cosine to 0 (~1.5-2.5 CPU-s per epoch at one thread).
+_FC_BUDGET = ("B2. 30 epochs of Adam from 1e-3 decayed along a cosine to 0. The earlier 10 epochs at a constant "
+              "rate left B2-B4 improving by 4-17 % over their last 3 epochs (core.convergence allows 1 %); a "
+              "constant rate would need far more epochs (a 20-epoch trial of fc64 still gained ~15 % in epochs "
+              "11-20), while the cosine's low final rate settles the weights within the budget. B2-B4 share it, "
+              "so their comparisons stay fair.")
+_FC = TrainConfig(epochs=30, schedule="cosine", seed=0)
 
 MODELS = {
-    # B2: hidden sizes 64, 128, 256.
-    "fc64": (FCAE, FCConfig(hidden=64), _B),
-    "fc128": (FCAE, FCConfig(hidden=128), _B),
-    "fc256": (FCAE, FCConfig(hidden=256), _B),
-    # B3. fc128 plus an L1 penalty of weight 3e-4 on the per-image sum of hidden activations.
-    # Chosen from 3-epoch trials of this config (test MSE / mean activation): l1=0: 0.0111 / 2.44;
-    # 1e-4: 0.0144 / 0.48; 3e-4: 0.0226 / 0.21; 1e-3: 0.048 / 0.083; 1e-2: every unit dead. 3e-4
-    # makes the code about ten times sparser than the plain AE's while the output still shows
-    # recognisable digits; 1e-3 already traded too much reconstruction for sparsity.
-    "sparse_ae": (FCAE, FCConfig(hidden=128, l1=3e-4), _B),
-    # B4. fc128 trained on inputs at noise level 0.5 (fresh noise per batch) to output the clean image.
-    "dae": (FCAE, FCConfig(hidden=128, noise=0.5), _B),
+    "fc64": Entry(FCAE, FCConfig(hidden=64), _FC, title="FC AE, 64 hidden", budget_why=_FC_BUDGET),
+    "fc128": Entry(FCAE, FCConfig(hidden=128), _FC, title="FC AE, 128 hidden", budget_why=_FC_BUDGET),
+    "fc256": Entry(FCAE, FCConfig(hidden=256), _FC, title="FC AE, 256 hidden", budget_why=_FC_BUDGET),
+    # B3: the L1 weight is chosen in budget_why (3-epoch trials).
+    "sparse_ae": Entry(FCAE, FCConfig(hidden=128, l1=3e-4), _FC, title="sparse FC AE, 128 hidden (L1 3e-4)",
+                       budget_why="B3. fc128 plus an L1 penalty of weight 3e-4 on the per-image sum of hidden "
+                       "activations, with the FC models' budget (see fc64). The weight was chosen from 3-epoch "
+                       "trials of this config (test MSE / mean activation): l1=0: 0.0111 / 2.44; 1e-4: 0.0144 / "
+                       "0.48; 3e-4: 0.0226 / 0.21; 1e-3: 0.048 / 0.083; 1e-2: every unit dead. 3e-4 makes the code "
+                       "about ten times sparser than the plain AE's while the output still shows recognisable "
+                       "digits; 1e-3 already traded too much reconstruction for sparsity."),
+    "dae": Entry(FCAE, FCConfig(hidden=128, noise=0.5), _FC, title="denoising FC AE, 128 hidden (noise 0.5)",
+                 budget_why="B4. fc128 trained on inputs at noise level 0.5 (fresh noise per batch) to output "
+                 "the clean image, with the FC models' budget (see fc64)."),
 }

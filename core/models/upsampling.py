@@ -22,7 +22,7 @@ from torch.nn import functional as F
 
 from ..train_config import TrainConfig
 from .layers import ConvTranspose2d
-from .base import Autoencoder
+from .base import Autoencoder, Entry
 
 VARIANTS = ("unpool", "unpool_tconv", "tconv")
 
@@ -106,14 +106,12 @@ class UpsamplingAE(Autoencoder):
         return out
 
 
-def _entry(variant: str):
-    # 20 epochs, lr 1e-3 decayed along a cosine to 0 (~10-20 CPU-s per epoch at one thread). The
-    # earlier 6 epochs at a constant rate left all three improving by ~15 % over their last 3
-    # epochs (core.convergence), so B6 compared snapshots of unfinished runs. The three share the
-    # seed and every other setting, so the comparison stays fair.
-    return (UpsamplingAE, UpsamplingConfig(variant=variant), TrainConfig(epochs=20, schedule="cosine", seed=0))
+TITLES = {"unpool": "max-unpool + conv", "unpool_tconv": "max-unpool + transposed conv",
+          "tconv": "learned 2x2 transposed-conv upsampling"}
+BUDGET_WHY = ("B6. 20 epochs, lr 1e-3 decayed along a cosine to 0 (~10-20 CPU-s per epoch at one thread): the "
+              "earlier 6 epochs at a constant rate left all three improving by ~15 % over their last 3 epochs "
+              "(core.convergence allows 1 %), so B6 compared snapshots of unfinished runs. The three share the "
+              "seed and every other setting, so the comparison stays fair.")
 
-
-MODELS = {name: _entry(name) for name in VARIANTS}
-BUDGET_WHY = {name: ("20 epochs, lr 1e-3 cosine to 0: 6 epochs at a constant rate left all three improving "
-                     "by ~15 % over the last 3 epochs; one budget for the three keeps B6 fair") for name in VARIANTS}
+MODELS = {name: Entry(UpsamplingAE, UpsamplingConfig(variant=name), TrainConfig(epochs=20, schedule="cosine", seed=0),
+                      title=TITLES[name], budget_why=BUDGET_WHY) for name in VARIANTS}

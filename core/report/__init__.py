@@ -1,9 +1,11 @@
-"""What every report chapter's hidden first cell runs: one figure style, fixed seeds, short names."""
+"""Report support: what every chapter's hidden first cell runs (one figure style, fixed seeds) and
+the Markdown formatting of numbers and tables. `core.report.tables`: the Reproduce page's tables
+from the manifest; `core.report.summary`: the index's reference-vs-ours table."""
 from __future__ import annotations
 
 import torch
 
-from . import plots
+from .. import plots
 
 
 def setup() -> None:

@@ -1,8 +1,8 @@
 """Execute a Quarto chapter the way `quarto render` does, without Quarto.
 
-Quarto cannot be installed on our machines, so the tests (and bench/report_time.py) use this to
-prove every chapter runs and shows what it should. Like Quarto's Jupyter engine it starts a fresh
-kernel per page, in the project root (`execute-dir: project`), with the inline matplotlib backend,
+Test tooling, not part of `core`. Quarto cannot be installed on our machines, so the tests (and
+`python -m bench.report_time`) use this to prove every chapter runs and shows what it should. Like
+Quarto's Jupyter engine it starts a fresh kernel per page, in the project root (`execute-dir: project`), with the inline matplotlib backend,
 runs the ```{python} cells in order, and evaluates each text block's `{python} expr` through the
 kernel's user_expressions, in page order. What each cell put on the page is recorded: a figure shown
 twice, a stray print or an inline value that renders as `True` or `np.float64(...)` is visible here.
@@ -16,7 +16,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .data import PROJECT_ROOT
+from core.data import PROJECT_ROOT
 
 CELL = re.compile(r"^```\{python\}[^\n]*\n(.*?)^```\s*$", re.S | re.M)
 INLINE = re.compile(r"`\{python\}\s+([^`]+)`")
