@@ -342,11 +342,14 @@ def epoch_seconds(name: str, directory: Path | None = None, limit_batches: int |
     return UNKNOWN_EPOCH_SECONDS
 
 
-@functools.lru_cache(maxsize=None)
 def _train_size(tcfg: TrainConfig) -> int:
+    return _split_size(tcfg.dataset) - tcfg.val_size
+
+
+@functools.lru_cache(maxsize=None)
+def _split_size(dataset: str) -> int:
     sizes = {"colour_noisy": 60_000, "mnist": 60_000}  # no need to build a dataset to know its size
-    n = sizes.get(tcfg.dataset) or len(data.load(tcfg.dataset, "train")[0])
-    return n - tcfg.val_size
+    return sizes.get(dataset) or len(data.load(dataset, "train")[0])
 
 
 def planned_seconds(names: list[str], epochs: int | None = None, directory: Path | None = None,
