@@ -53,10 +53,10 @@ TRAIN_FLAGS := --epochs 1
 endif
 train: data
 	$(PY) -m core.train --all --force --jobs $(JOBS) $(TRAIN_FLAGS)
-	$(PY) -m core.analysis.vae --choose-defaults
+	$(PY) -m core.denoise_study --choose-defaults
 
 # Retrain one model from scratch and check its test metric against the manifest, within 2 %
-# (VERIFY=name to pick; the default is the cheapest, about 15 s).
+# (VERIFY=name to pick; the default is the cheapest model: see README for its time).
 VERIFY ?= fc64
 verify: data
 	$(PY) -m core.train $(VERIFY) --verify

@@ -39,20 +39,22 @@ def main(argv=None):
     torch.set_flush_denormal(True)
     den = denoise.Denoisers.load()
     x, _ = data.load_mnist("test")
-    noisy = data.add_noise(x[:64], 0.5, seed=data.NOISE_SEED)
-    print(f"torch threads {torch.get_num_threads()}; MAP: beta {denoise.beta_for(0.5):.3g} (noise 0.5), "
-          f"{denoise.DEFAULT_STEPS} L-BFGS iterations, {denoise.DEFAULT_RESTARTS} restarts; "
+    level = data.DEFAULT_NOISE_LEVEL
+    noisy = data.add_noise(x[:64], level, seed=data.NOISE_SEED)
+    policy = den.defaults.settings(level)
+    print(f"torch threads {torch.get_num_threads()}; MAP: beta {policy.beta:.3g} (noise {level}), "
+          f"{policy.steps} L-BFGS iterations, {policy.restarts} restarts; "
           f"median of {args.repeats} runs")
     print(f"{'method':8s} {'batch':>5s} {'ms/image':>10s} {'ms/call':>10s}")
     one_image = {}
     for method in denoise.METHODS:
         for batch in (1, 64):
             xb = noisy[:batch]
-            t = statistics.median(time_call(lambda: den(method, xb, noise_level=0.5), args.repeats))
+            t = statistics.median(time_call(lambda: den(method, xb, noise_level=level), args.repeats))
             if batch == 1:
                 one_image[method] = t
             print(f"{method:8s} {batch:5d} {1000 * t / batch:10.2f} {1000 * t:10.1f}")
-    t_all = statistics.median(time_call(lambda: den.all(noisy[:1], noise_level=0.5), args.repeats))
+    t_all = statistics.median(time_call(lambda: den.all(noisy[:1], noise_level=level), args.repeats))
     print(f"all three for one image: {1000 * t_all:.1f} ms (median)")
     if args.sweep:
         print("MAP on one image, ms per call (ms per L-BFGS step):")
@@ -60,7 +62,7 @@ def main(argv=None):
         for steps in (10, 20, 30, 50):
             cells = []
             for restarts in (1, 2, 4, 8):
-                t = statistics.median(time_call(lambda: den("map", noisy[:1], noise_level=0.5, steps=steps,
+                t = statistics.median(time_call(lambda: den("map", noisy[:1], noise_level=level, steps=steps,
                                                               restarts=restarts), args.repeats))
                 cells.append(f"{1000 * t:8.1f} ({1000 * t / steps:5.2f})")
             print(f"{steps:6d} " + " ".join(f"{c:>18s}" for c in cells))

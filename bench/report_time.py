@@ -13,7 +13,7 @@ import argparse
 import shutil
 import time
 
-from core.data import PROJECT_ROOT
+from core import paths
 from tests import chapter_runner as qmd
 
 
@@ -23,7 +23,7 @@ def main():
     parser.add_argument("--slowest", type=int, default=3, help="also list each chapter's N slowest cells")
     args = parser.parse_args()
     if args.clear_cache:
-        shutil.rmtree(PROJECT_ROOT / ".cache", ignore_errors=True)
+        shutil.rmtree(paths.CACHE_DIR, ignore_errors=True)
     total = 0.0
     for chapter in qmd.chapters():
         t0 = time.perf_counter()

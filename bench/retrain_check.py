@@ -14,14 +14,14 @@ import argparse
 import sys
 from pathlib import Path
 
-from core import checkpoints
+from core import checkpoints, paths
 
 
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("retrained", type=Path, help="checkpoint folder of the retraining")
     args = parser.parse_args(argv)
-    shipped, retrained = checkpoints.manifest(checkpoints.PROJECT_ROOT / "checkpoints"), checkpoints.manifest(args.retrained)
+    shipped, retrained = checkpoints.manifest(paths.PROJECT_ROOT / "checkpoints"), checkpoints.manifest(args.retrained)
     if not retrained:
         sys.exit(f"error: no {checkpoints.MANIFEST} in {args.retrained}")
     print(f"{'model':16s} {'metric':9s} {'shipped':>10s} {'retrained':>10s} {'diff':>7s}   train s (threads): shipped -> retrained")

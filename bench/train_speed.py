@@ -29,12 +29,12 @@ import torch
 from torch.utils.data import DataLoader
 from torchvision import datasets, transforms
 
-from core import data, train
+from core import data, paths, train
 from core.models import REGISTRY, build
 
 
 def textbook(batches: int, batch_size: int) -> float:
-    ds = datasets.MNIST(str(data.DATA_ROOT), train=True, download=False,
+    ds = datasets.MNIST(str(paths.DATA_DIR), train=True, download=False,
                         transform=transforms.Compose([transforms.ToTensor(), transforms.Pad(2)]))
     loader = DataLoader(ds, batch_size=batch_size, shuffle=True)
     model = build("spec_ae")

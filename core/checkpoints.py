@@ -14,9 +14,8 @@ from pathlib import Path
 
 import torch
 
-from .data import PROJECT_ROOT
+from . import paths
 
-CKPT_DIR = Path(os.environ.get("AELAB_CHECKPOINTS", PROJECT_ROOT / "checkpoints"))
 MANIFEST = "MANIFEST.json"
 
 
@@ -25,7 +24,7 @@ class CheckpointError(RuntimeError):
 
 
 def path(name: str, directory: Path | None = None) -> Path:
-    return Path(directory or CKPT_DIR) / f"{name}.pt"
+    return Path(directory or paths.CHECKPOINT_DIR) / f"{name}.pt"
 
 
 def train_command(name: str, threads: int | None = None) -> str:
@@ -33,7 +32,7 @@ def train_command(name: str, threads: int | None = None) -> str:
     return f"python -m core.train {name}" + (f" --threads {threads}" if threads else "")
 
 
-def _atomic_write(target: Path, write) -> None:
+def atomic_write(target: Path, write) -> None:
     target.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp")
     try:
@@ -49,11 +48,11 @@ def _atomic_write(target: Path, write) -> None:
 
 
 def save_file(obj: dict, target: Path) -> None:
-    _atomic_write(Path(target), lambda f: torch.save(obj, f))
+    atomic_write(Path(target), lambda f: torch.save(obj, f))
 
 
 def write_json(obj, target: Path) -> None:
-    _atomic_write(Path(target), lambda f: f.write((json.dumps(obj, indent=2, sort_keys=True) + "\n").encode()))
+    atomic_write(Path(target), lambda f: f.write((json.dumps(obj, indent=2, sort_keys=True) + "\n").encode()))
 
 
 def read_file(target: Path, name: str | None = None) -> dict:
@@ -105,13 +104,13 @@ def sha256(target: Path) -> str:
 
 
 def manifest(directory: Path | None = None) -> dict:
-    target = Path(directory or CKPT_DIR) / MANIFEST
+    target = Path(directory or paths.CHECKPOINT_DIR) / MANIFEST
     return json.loads(target.read_text()) if target.exists() else {}
 
 
 def record(name: str, ckpt: dict, directory: Path | None = None) -> None:
     """Add or replace `name`'s entry in the manifest (derived from its checkpoint file)."""
-    directory = Path(directory or CKPT_DIR)
+    directory = Path(directory or paths.CHECKPOINT_DIR)
     # Several trainings may finish at once: serialise the read-modify-write of the manifest.
     with open(directory / ".manifest.lock", "w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)

@@ -18,78 +18,27 @@ history and step size, and a step is accepted only if it satisfies the Armijo co
 row halves its step and retries next iteration). torch.optim.LBFGS would couple all rows through
 one line search on the summed objective and spend several decoder calls per iteration.
 
-Defaults (beta per noise level, steps, restarts) come from the validation study of
-core.analysis.vae (training images, never test images), written by
-`python -m core.analysis.vae --choose-defaults` to checkpoints/denoise_defaults.json.
+Defaults (beta per noise level, steps, restarts) are a `MapDefaults`, read by `Denoisers.load`
+from the same folder as the weights (denoise_defaults.json), where the validation study of
+core.denoise_study (training images, never test images) writes them:
+`python -m core.denoise_study --choose-defaults`.
 """
 from __future__ import annotations
 
-import json
 import math
 import warnings
 from dataclasses import dataclass, field
-from pathlib import Path
 
 import torch
 from torch import Tensor
 
 from . import checkpoints, models
+from .denoise_defaults import MapDefaults, MapSettings  # noqa: F401 (MapSettings: part of the API)
 
 METHODS = ("ae", "vae", "map")
-DEFAULTS_FILE = checkpoints.CKPT_DIR / "denoise_defaults.json"
 AE_NAME, VAE_NAME = "spec_ae", "vae16"
 # How figures, tables and the demo name the methods (a method that is one model: its title).
 METHOD_TITLES = {"ae": models.title(AE_NAME), "vae": "VAE bottleneck (16-D)", "map": "MAP through the 16-D VAE decoder"}
-
-# Used only until the validation study has written DEFAULTS_FILE (then these are replaced).
-DEFAULT_BETA, DEFAULT_STEPS, DEFAULT_RESTARTS = 1.0, 30, 4
-# For one image at a time (the demo), where latency follows the steps, not steps x restarts.
-SINGLE_STEPS, SINGLE_RESTARTS = 20, 8
-BETA_BY_NOISE: dict[float, float] = {}
-BETA_BY_NOISE_CLIP: dict[float, float] = {}  # for clip_aware=True (see expected_clipped)
-
-
-def _read_defaults(target: Path = DEFAULTS_FILE) -> dict | None:
-    try:
-        return json.loads(Path(target).read_text())
-    except (OSError, ValueError):
-        return None
-
-
-def reload_defaults(target: Path | None = None) -> dict | None:
-    """Set DEFAULT_BETA/STEPS/RESTARTS, SINGLE_STEPS/RESTARTS and BETA_BY_NOISE from the defaults
-    file (if present)."""
-    global DEFAULT_BETA, DEFAULT_STEPS, DEFAULT_RESTARTS, BETA_BY_NOISE, BETA_BY_NOISE_CLIP
-    global SINGLE_STEPS, SINGLE_RESTARTS
-    saved = _read_defaults(target or DEFAULTS_FILE)
-    if saved:
-        DEFAULT_BETA = float(saved["beta"])
-        DEFAULT_STEPS = int(saved["steps"])
-        DEFAULT_RESTARTS = int(saved["restarts"])
-        single = saved.get("single_image") or {"steps": DEFAULT_STEPS, "restarts": DEFAULT_RESTARTS}
-        SINGLE_STEPS, SINGLE_RESTARTS = int(single["steps"]), int(single["restarts"])
-        BETA_BY_NOISE = {float(k): float(v) for k, v in saved.get("beta_by_noise", {}).items()}
-        BETA_BY_NOISE_CLIP = {float(k): float(v) for k, v in saved.get("beta_by_noise_clip", {}).items()}
-    return saved
-
-
-reload_defaults()
-
-
-def beta_for(noise_level: float | None, clip_aware: bool = False) -> float:
-    """The validated beta for a noise level (log-linear interpolation between the validated levels,
-    clamped to their range); DEFAULT_BETA when the level is unknown (None) or nothing was validated."""
-    table = BETA_BY_NOISE_CLIP if clip_aware else BETA_BY_NOISE
-    if noise_level is None or not table:
-        return DEFAULT_BETA
-    levels = sorted(table)
-    s = min(max(float(noise_level), levels[0]), levels[-1])
-    for lo, hi in zip(levels, levels[1:]):
-        if lo <= s <= hi:
-            t = (s - lo) / (hi - lo)
-            b_lo, b_hi = (max(table[v], 1e-6) for v in (lo, hi))
-            return math.exp((1 - t) * math.log(b_lo) + t * math.log(b_hi))
-    return table[levels[0]]
 
 
 @dataclass
@@ -99,6 +48,8 @@ class DenoiseResult:
     z_path: Tensor | None = None         # map only: [steps+1, N, d] latent path of the best restart
     z: Tensor | None = None              # vae/map: the latent code decoded, [N, d]
     best_restart: Tensor | None = None   # map only: [N] index of the restart kept
+    restart_losses: Tensor | None = None  # map, all_restarts=True: [steps+1, restarts, N]
+    restart_z: Tensor | None = None       # map, all_restarts=True: [steps+1, restarts, N, d]
     params: dict = field(default_factory=dict)  # the beta/steps/restarts/seed actually used
 
 
@@ -246,7 +197,7 @@ OPTIMIZERS = {"lbfgs": _lbfgs, "adam": _adam}
 
 def map_estimate(decoder, x_noisy, *, beta: float, steps: int, restarts: int, mask=None, seed: int = 0,
                  optimizer: str = "lbfgs", init: Tensor | None = None, latent_dim: int | None = None,
-                 noise_std: float | None = None) -> DenoiseResult:
+                 noise_std: float | None = None, all_restarts: bool = False) -> DenoiseResult:
     """MAP denoising argmin_z ||mask*(x_noisy - decoder(z))||^2 + beta ||z||^2, batched.
 
     decoder: z [B, d] -> images [B,1,28,28] (its weights are not updated and get no gradient).
@@ -255,6 +206,8 @@ def map_estimate(decoder, x_noisy, *, beta: float, steps: int, restarts: int, ma
     has no `in_features`-bearing first layer to read it from.
     noise_std: if given, compare x_noisy with E[clip(decoder(z) + noise)] (expected_clipped)
     instead of decoder(z): the likelihood of the convention's clipped Gaussian noise, to first order.
+    all_restarts: also return every restart's objective and latent path (restart_losses, restart_z),
+    e.g. to see what fewer steps or restarts would have given.
     """
     x = as_images(x_noisy)
     mask = _as_mask(mask, x)
@@ -295,6 +248,8 @@ def map_estimate(decoder, x_noisy, *, beta: float, steps: int, restarts: int, ma
         for p in frozen:
             p.requires_grad_(True)
     return DenoiseResult(x_hat=x_hat.clone(), loss_history=f_best, z_path=z_best, z=z_best[-1], best_restart=best,
+                         restart_losses=f_path if all_restarts else None,
+                         restart_z=z_path if all_restarts else None,
                          params={"beta": float(beta), "steps": steps, "restarts": restarts, "seed": seed,
                                  "optimizer": optimizer, "noise_std": noise_std})
 
@@ -309,8 +264,9 @@ def _latent_dim(decoder) -> int:
 class Denoisers:
     """The three denoisers with their models loaded once. Call: den(method, x_noisy, ...)."""
 
-    def __init__(self, ae, vae, trained: dict | None = None):
+    def __init__(self, ae, vae, trained: dict | None = None, defaults: MapDefaults | None = None):
         self.ae, self.vae = ae.eval(), vae.eval()
+        self.defaults = defaults or MapDefaults()
         for p in [*self.ae.parameters(), *self.vae.parameters()]:
             p.requires_grad_(False)  # frozen: MAP differentiates in z only
         self.trained = trained or {AE_NAME: True, VAE_NAME: True}
@@ -318,7 +274,8 @@ class Denoisers:
 
     @classmethod
     def load(cls, directory=None, allow_untrained: bool = False) -> "Denoisers":
-        """spec_ae and vae16 from `directory` (default checkpoints/). With allow_untrained=True a
+        """spec_ae and vae16 from `directory` (default checkpoints/), with the MAP defaults stored
+        beside them (MapDefaults.read(directory)). With allow_untrained=True a
         missing checkpoint is replaced by a randomly initialised model (a warning says so): for
         developing against the interface before the weights exist, never for results."""
         from .models import build
@@ -332,14 +289,14 @@ class Denoisers:
                     raise
                 warnings.warn(f"{name}: no checkpoint, using an UNTRAINED model", stacklevel=2)
                 models[name], trained[name] = build(name).eval(), False
-        return cls(models[AE_NAME], models[VAE_NAME], trained)
+        return cls(models[AE_NAME], models[VAE_NAME], trained, MapDefaults.read(directory))
 
     def __call__(self, method: str, x_noisy, *, mask=None, beta: float | None = None,
                  steps: int | None = None, restarts: int | None = None, seed: int = 0,
                  noise_level: float | None = None, optimizer: str = "lbfgs", clip_aware: bool = False
                  ) -> DenoiseResult:
         """Denoise x_noisy with `method` in METHODS. beta=None: the validated beta for
-        `noise_level` (beta_for), else DEFAULT_BETA. mask (map only): 1 = observed pixel.
+        `noise_level` (self.defaults.beta_for), else the defaults' beta. mask (map only): 1 = observed pixel.
         clip_aware (map only, needs noise_level): model the clipping of the noise (expected_clipped);
         much better at noise >= 0.3 (see the A8 table) but not the plain objective of A8(b)."""
         if method not in METHODS:
@@ -356,11 +313,12 @@ class Denoisers:
             with torch.inference_mode():
                 x_hat = self.vae.decode(mean).float().clamp(0, 1).clone()
             return DenoiseResult(x_hat=x_hat, z=mean, params={"method": method})
+        policy = self.defaults.settings(noise_level, clip_aware=clip_aware)
         result = map_estimate(self.vae.decode, x, mask=mask, init=mean, seed=seed, optimizer=optimizer,
-                              beta=beta_for(noise_level, clip_aware) if beta is None else beta,
+                              beta=policy.beta if beta is None else beta,
                               noise_std=float(noise_level) if clip_aware else None,
-                              steps=DEFAULT_STEPS if steps is None else steps,
-                              restarts=DEFAULT_RESTARTS if restarts is None else restarts)
+                              steps=policy.steps if steps is None else steps,
+                              restarts=policy.restarts if restarts is None else restarts)
         result.params["method"] = method
         return result
 

@@ -33,7 +33,7 @@ from pathlib import Path
 import torch
 from tqdm.auto import tqdm
 
-from . import checkpoints, data
+from . import checkpoints, data, paths
 from .models import REGISTRY, build, entry
 from .train_config import TrainConfig
 
@@ -176,7 +176,7 @@ def train(name: str, epochs: int | None = None, force: bool = False, limit_batch
     cls, model_cfg, tcfg = e.cls, e.config, e.train
     if epochs is not None:
         tcfg = replace(tcfg, epochs=epochs)
-    directory = Path(directory or checkpoints.CKPT_DIR)
+    directory = Path(directory or paths.CHECKPOINT_DIR)
     final = checkpoints.path(name, directory)
     if final.exists() and not force:
         ckpt = checkpoints.read_file(final, name)
@@ -292,7 +292,7 @@ def verify(name: str, rel_tol: float = 0.02) -> dict:
     {"recorded", "retrained", "ok"}."""
     entry = checkpoints.manifest().get(name)
     if entry is None:
-        raise TrainingError(f"{name} is not in {checkpoints.CKPT_DIR / checkpoints.MANIFEST}")
+        raise TrainingError(f"{name} is not in {paths.CHECKPOINT_DIR / checkpoints.MANIFEST}")
     threads = torch.get_num_threads()
     torch.set_num_threads(entry.get("threads") or threads)
     try:

@@ -22,6 +22,7 @@ import torch  # noqa: E402
 from PIL import Image  # noqa: E402
 
 from core import denoise  # noqa: E402
+from core.data import DEFAULT_NOISE_LEVEL  # noqa: E402
 from demo import inference as inf  # noqa: E402
 
 # Two cores: two requests at a time, each with one intra-op thread, beats one request on two
@@ -35,9 +36,10 @@ Image.MAX_IMAGE_PIXELS = inf.MAX_SIDE ** 2
 
 def example_drawings() -> list[str]:
     """The examples (first test image of each digit) as 280x280 black-on-white PNGs, like a drawing."""
+    from core import paths
     from core.data import examples
 
-    folder = inf.CACHE_DIR / "examples"
+    folder = paths.CACHE_DIR / "demo" / "examples"
     paths = [folder / f"test-digit-{d}.png" for d in range(10)]
     if not all(p.exists() for p in paths):
         folder.mkdir(parents=True, exist_ok=True)
@@ -113,14 +115,14 @@ with gr.Blocks(title="Autoencoder Lab: denoising demo") as demo:
                         examples_per_page=10)
         with gr.Column(scale=2):
             noise_type = gr.Radio(list(inf.NOISE_TYPES), value="Gaussian", label="Noise")
-            level = gr.Slider(0, 1, value=0.5, step=0.05, label="Noise level",
+            level = gr.Slider(0, 1, value=DEFAULT_NOISE_LEVEL, step=0.05, label="Noise level",
                               info="Gaussian: std · salt and pepper: fraction of pixels · "
                                    "erased block: side as a fraction of the 20-px digit box")
             seed = gr.Number(0, precision=0, minimum=0, maximum=inf.MAX_SEED, label="Noise seed")
             with gr.Accordion("MAP settings", open=True):
                 auto_beta = gr.Checkbox(True, label="beta validated for this noise (A8)",
                                         info="untick, or move the slider, to choose beta yourself")
-                beta = gr.Slider(0, ENGINE.max_beta, value=ENGINE.beta_for("Gaussian", 0.5), step=0.001,
+                beta = gr.Slider(0, ENGINE.max_beta, value=ENGINE.beta_for("Gaussian", DEFAULT_NOISE_LEVEL), step=0.001,
                                  label="beta (prior weight)", info="argmin_z ||x - g(z)||² + beta ||z||²")
                 steps = gr.Slider(1, ENGINE.max_steps, value=ENGINE.default_steps, step=1, label="steps",
                                   info=f"optimiser iterations; {ENGINE.default_restarts} restarts, the best kept")

@@ -15,9 +15,10 @@ import torch
 import torch.nn.functional as F
 
 from core import metrics
-from core.data import PROJECT_ROOT, add_noise
+from core.data import DEFAULT_NOISE_LEVEL, DIGIT_BOX, add_noise, erased_block, salt_and_pepper
+from core.denoise import METHODS, Denoisers
 
-CACHE_DIR = PROJECT_ROOT / ".cache" / "demo"
+from .latent_map import LatentMap
 
 
 class InputError(ValueError):
@@ -32,7 +33,6 @@ MAX_INK_FRACTION = 0.5          # more ink than this is a filled canvas, not a d
 MIN_BOX_FRACTION = 0.12         # a drawing whose longer side is under 12% of the canvas is a dot
 BLOB_BOX_FRACTION = 0.3         # ... and so is a small, round, solid blob (a wide brush's dot)
 BLOB_FILL = 0.6                 # (a disc fills 79% of its box; a digit's strokes far less)
-DIGIT_BOX = 20                  # MNIST: the longer side of the digit's box is scaled to 20 px
 COM_TARGET = 14.0               # MNIST test set: mean centre of mass at (13.99, 14.01), index units
 LUMA = np.array([0.299, 0.587, 0.114], dtype=np.float32)
 
@@ -235,18 +235,9 @@ def corrupt(x: torch.Tensor, kind: str, level, seed) -> tuple[torch.Tensor, torc
     seed = _number(seed, "Seed", 0, MAX_SEED, integer=True)
     if kind == "gaussian":
         return add_noise(x, level, seed), None
-    gen = torch.Generator().manual_seed(seed)
     if kind == "salt_pepper":
-        hit = torch.rand(x.shape, generator=gen) < level
-        salt = (torch.rand(x.shape, generator=gen) < 0.5).to(x.dtype)
-        return torch.where(hit, salt, x), None
-    side = round(level * DIGIT_BOX)
-    mask = torch.ones_like(x)
-    if side > 0:
-        lo = (28 - DIGIT_BOX) // 2  # the block lies inside the central 20x20, where the digit is
-        top, left = (lo + int(torch.randint(0, DIGIT_BOX - side + 1, (1,), generator=gen)) for _ in range(2))
-        mask[..., top:top + side, left:left + side] = 0
-    return x * mask, mask
+        return salt_and_pepper(x, level, seed), None
+    return erased_block(x, level, seed)
 
 
 # --- the three denoisers, timed --------------------------------------------------------------------
@@ -283,48 +274,34 @@ def _psnr(estimate: torch.Tensor, clean: torch.Tensor) -> float:
 
 
 class Engine:
-    """The loaded models plus everything the demo needs per request. Loaded once, shared by requests."""
+    """The loaded models plus everything the demo needs per request. Loaded once, shared by requests.
+    MAP's settings are the denoiser's single-image policy (`denoisers.defaults`)."""
 
-    def __init__(self, denoisers, latent_map=None, *, methods=("ae", "vae", "map"),
-                 default_beta=None, default_steps=None, default_restarts=None,
-                 max_beta=None, max_steps=None, beta_for=None):
+    def __init__(self, denoisers, latent_map=None, *, max_beta=None, max_steps=None):
         self.denoisers = denoisers
         self.latent_map = latent_map
-        self.methods = tuple(methods)
-        self.default_beta = default_beta
-        self._beta_for = beta_for  # validated beta per Gaussian noise level (core.denoise.beta_for)
-        self.default_steps = default_steps
-        self.default_restarts = default_restarts
+        self.methods = METHODS
+        self.defaults = denoisers.defaults
+        policy = self.defaults.settings(single_image=True)
+        self.default_beta, self.default_steps, self.default_restarts = policy.beta, policy.steps, policy.restarts
         # Generous ranges around the defaults; beyond them the sliders would only burn CPU.
-        self.max_beta = max_beta if max_beta is not None else (default_beta or 1.0) * 100
-        self.max_steps = max_steps if max_steps is not None else max(200, 4 * (default_steps or 50))
+        self.max_beta = max_beta if max_beta is not None else self.default_beta * 100
+        self.max_steps = max_steps if max_steps is not None else max(200, 4 * self.default_steps)
 
     @classmethod
     def load(cls, directory=None, with_map: bool = True) -> "Engine":
-        from core import denoise
+        denoisers = Denoisers.load(directory)
+        latent_map = LatentMap.load(directory, path_decoder=denoisers.vae.decode) if with_map else None
+        return cls(denoisers, latent_map)
 
-        denoisers = denoise.Denoisers.load(directory)
-        latent_map = None
-        if with_map:
-            from .latent_map import LatentMap
-
-            latent_map = LatentMap.load(directory, path_decoder=_vae16_decoder(denoisers, directory))
-        # One drawing at a time: the single-image budget (fewest steps within the validation
-        # study's tolerance; restarts ride along in the same decoder batch).
-        return cls(denoisers, latent_map, methods=denoise.METHODS, default_beta=denoise.DEFAULT_BETA,
-                   default_steps=denoise.SINGLE_STEPS, default_restarts=denoise.SINGLE_RESTARTS,
-                   beta_for=getattr(denoise, "beta_for", None))
-
-    def beta_for(self, noise_type="Gaussian", level=None) -> float | None:
+    def beta_for(self, noise_type="Gaussian", level=None) -> float:
         """MAP's default beta: validated per level for Gaussian noise, else the overall default."""
         try:
             gaussian = noise_kind(noise_type) == "gaussian"
             level = _number(level, "Noise level", 0, 1) if level is not None else None
         except InputError:
-            return self.default_beta
-        if gaussian and level is not None and self._beta_for is not None:
-            return float(f"{self._beta_for(level):.4g}")
-        return self.default_beta
+            gaussian = False
+        return self.defaults.settings(level if gaussian else None, single_image=True).beta
 
     def check_map_settings(self, beta, steps, noise_type="Gaussian", level=None) -> tuple[float, int]:
         if beta is None:
@@ -334,7 +311,8 @@ class Engine:
         steps = self.default_steps if steps is None else _number(steps, "MAP steps", 1, self.max_steps, integer=True)
         return beta, steps
 
-    def compare(self, sketch, noise_type="Gaussian", level=0.5, seed=0, beta=None, steps=None) -> Comparison:
+    def compare(self, sketch, noise_type="Gaussian", level=DEFAULT_NOISE_LEVEL, seed=0, beta=None,
+                steps=None) -> Comparison:
         """Everything for one drawing: preprocess, corrupt, run the three denoisers (timed)."""
         beta, steps = self.check_map_settings(beta, steps, noise_type, level)
         prepared = preprocess(sketch)
@@ -366,17 +344,6 @@ class Engine:
     def latent_image(self, comparison: Comparison) -> np.ndarray | None:
         """The test set's 2-D latent map with this drawing, its noisy version, the outputs and MAP's path."""
         return None if self.latent_map is None else self.latent_map.render(comparison)
-
-
-def _vae16_decoder(denoisers, directory=None):
-    """The 16-D VAE decoder MAP searches through (to project MAP's path onto the 2-D map)."""
-    for name in ("vae", "vae16", "prior", "map_model"):
-        model = getattr(denoisers, name, None)
-        if model is not None and hasattr(model, "decode"):
-            return model.decode
-    from core import checkpoints
-
-    return checkpoints.load("vae16", directory).decode
 
 
 def to_uint8(x: torch.Tensor, factor: int = 1) -> np.ndarray:

@@ -12,9 +12,8 @@ import torch
 from PIL import Image, ImageDraw, ImageFont
 
 from core import checkpoints
-from core.analysis import cached, encode, latent_bounds
-
-from .inference import CACHE_DIR
+from core.analysis import encode, latent_bounds
+from core.cache import cached
 
 MAP_MODELS = ("vae2", "spec_ae")   # the A7 VAE's means if shipped, else the A1 AE's codes
 MAX_PATH_POINTS = 40
@@ -52,8 +51,7 @@ class LatentMap:
 
         # The test set's codes depend only on the weights: cached per checkpoint hash (a hit also
         # spares loading MNIST at start-up; a damaged cache file is recomputed).
-        digest = checkpoints.sha256(checkpoints.path(name, directory))[:16]
-        saved = cached(f"latent-{name}-{digest}", codes, CACHE_DIR)
+        saved = cached(f"demo-latent-{name}", codes, depends_on=[name], checkpoint_dir=directory)
         return cls(model, name, saved["z"], saved["labels"], path_decoder)
 
     def _render_background(self) -> None:

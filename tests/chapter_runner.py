@@ -16,12 +16,11 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from core.data import PROJECT_ROOT
+from core.paths import PROJECT_ROOT, REPORT_DIR
 
 CELL = re.compile(r"^```\{python\}[^\n]*\n(.*?)^```\s*$", re.S | re.M)
 INLINE = re.compile(r"`\{python\}\s+([^`]+)`")
 OPTION = re.compile(r"#\|\s*([\w-]+):\s*(.*)")
-REPORT_DIR = PROJECT_ROOT / "report"
 
 
 @dataclass
@@ -45,6 +44,7 @@ class CellRun:
     figures: int = 0                # images (png, svg) and interactive plotly figures
     tables: int = 0                 # Markdown tables (text/markdown starting with "|") or DataFrames
     stdout: str = ""                # printed text, which Quarto shows under the code
+    stderr: str = ""                # warnings and logs, which `warning: false` hides
     other: list[str] = field(default_factory=list)  # any other output, as its text/plain
 
 
@@ -80,8 +80,10 @@ def _text_blocks(text: str) -> list[str]:
 def _record(run: CellRun, output: dict) -> None:
     kind, data = output["output_type"], output.get("data", {})
     if kind == "stream":
-        if output["name"] == "stdout":  # stderr is warnings, hidden by `warning: false`
+        if output["name"] == "stdout":
             run.stdout += output["text"]
+        else:
+            run.stderr += output["text"]
     elif kind in ("display_data", "execute_result"):
         if {"image/png", "image/svg+xml", "application/vnd.plotly.v1+json"} & set(data):
             run.figures += 1

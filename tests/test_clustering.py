@@ -3,7 +3,7 @@ import numpy as np
 import pytest
 import torch
 
-from core import checkpoints
+from core import checkpoints, paths
 from core.analysis import clustering as cl
 from core.models import build
 
@@ -92,7 +92,7 @@ def test_mlp_vae_shapes_and_loss():
 
 
 def test_missing_checkpoint_degrades_to_a_clear_row(monkeypatch, tmp_path):
-    monkeypatch.setattr(checkpoints, "CKPT_DIR", tmp_path)
+    monkeypatch.setattr(paths, "CHECKPOINT_DIR", tmp_path)
     assert cl.gmm_if_available("vae16") is None
     row = cl.score_rows({"vae16": None})[0]
     assert "not available" in row["accuracy %"] and "vae16" in row["accuracy %"]

@@ -4,7 +4,8 @@ import math
 import pytest
 import torch
 
-from core import checkpoints, colour_mnist as cm
+from core import checkpoints
+from core.data import colour as cm
 from core.analysis import colour as ca
 from core.models import REGISTRY, build
 
@@ -100,30 +101,39 @@ def test_denoiser_learns_a_little():
 # --- the analysis cache --------------------------------------------------------------------------
 
 def test_cache_is_reused_and_invalidated_when_the_checkpoint_changes(tmp_path):
-    ckpt = tmp_path / "m.pt"
-    ckpt.write_bytes(b"weights v1")
+    from core.cache import cached
+
+    ckpt, other = tmp_path / "m.pt", tmp_path / "n.pt"
+    ckpt.write_bytes(b"weights v1"), other.write_bytes(b"other weights")
     calls = []
 
     def compute():
         calls.append(1)
         return {"value": torch.tensor([float(len(calls))])}
 
-    first = ca.cached("demo", ckpt, compute, cache_dir=tmp_path / "cache")
-    again = ca.cached("demo", ckpt, compute, cache_dir=tmp_path / "cache")
+    store = tmp_path / "cache"
+    first = cached("demo", compute, depends_on=[ckpt], directory=store)
+    again = cached("demo", compute, depends_on=[ckpt], directory=store)
     assert len(calls) == 1 and torch.equal(first["value"], again["value"])
     ckpt.write_bytes(b"weights v2")  # a retrained checkpoint: another hash
-    new = ca.cached("demo", ckpt, compute, cache_dir=tmp_path / "cache")
+    new = cached("demo", compute, depends_on=[ckpt], directory=store)
     assert len(calls) == 2 and float(new["value"]) == 2
-    assert len(list((tmp_path / "cache").glob("demo-*.pt"))) == 1  # the stale entry is gone
-    ca.cached("demo", ckpt, compute, params={"n": 5}, cache_dir=tmp_path / "cache")
-    assert len(calls) == 3  # other parameters, another entry
-    ca.cached("demo-other", ckpt, compute, cache_dir=tmp_path / "cache")
-    assert len(list((tmp_path / "cache").glob("demo-*.pt"))) == 2  # another tag's entry is kept
+    assert len(list(store.glob("demo-*.pt"))) == 1  # the stale entry is gone
+    cached("demo", compute, depends_on=[ckpt], params={"n": 5}, directory=store)
+    assert len(calls) == 3 and len(list(store.glob("demo-*.pt"))) == 2  # other parameters, another entry
+    cached("demo", compute, depends_on=[ckpt, other], directory=store)
+    assert len(calls) == 4  # one more checkpoint it depends on, another entry
+    cached("demo-other", compute, depends_on=[ckpt], directory=store)
+    assert len(list(store.glob("demo-*.pt"))) == 3  # another tag's entry is kept
 
 
 def test_cache_needs_an_existing_checkpoint(tmp_path):
+    from core.cache import cached
+
     with pytest.raises(checkpoints.CheckpointError, match="does not exist"):
-        ca.cached("demo", tmp_path / "missing.pt", dict, cache_dir=tmp_path)
+        cached("demo", dict, depends_on=[tmp_path / "missing.pt"], directory=tmp_path)
+    with pytest.raises(checkpoints.CheckpointError, match="core.train nonexistent"):
+        cached("demo", dict, depends_on=["nonexistent"], directory=tmp_path, checkpoint_dir=tmp_path)
 
 
 # --- real data and shipped weights ---------------------------------------------------------------
@@ -153,7 +163,7 @@ def test_stroke_saturation_is_one_for_pure_hues_and_zero_for_grey():
 
 def test_noise_levels_of_c3_reuse_the_test_splits_noise_at_the_training_level(mnist):
     noisy, clean, _ = ca.test_set()
-    assert torch.equal(ca.noisy_at(cm.NOISE_LEVEL), noisy)
+    assert torch.equal(ca.noisy_at(cm.DEFAULT_NOISE_LEVEL), noisy)
     low = ca.noisy_input_metrics(0.1)
     assert low["snr"] > ca.noisy_input_metrics(0.5)["snr"] and low["mse"] < ca.noisy_input_metrics(0.5)["mse"]
     with pytest.raises(ValueError, match="not one of C3"):

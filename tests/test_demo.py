@@ -217,12 +217,13 @@ def test_extreme_map_settings_raise_clear_errors(engine, beta, steps, message):
 
 
 def test_a_damaged_latent_map_cache_is_recomputed(engine, tmp_path, monkeypatch, mnist):
-    from core import checkpoints
+    from core import cache, paths
     from demo import latent_map
 
-    monkeypatch.setattr(latent_map, "CACHE_DIR", tmp_path)
+    monkeypatch.setattr(paths, "CACHE_DIR", tmp_path)
     name = engine.latent_map.name
-    damaged = tmp_path / f"latent-{name}-{checkpoints.sha256(checkpoints.path(name))[:16]}.pt"
+    damaged = cache.entry(f"demo-latent-{name}", [name])
+    assert damaged.parent == tmp_path
     damaged.write_bytes(b"half a file")
     assert torch.equal(latent_map.LatentMap.load().z, engine.latent_map.z)
     assert torch.equal(torch.load(damaged, weights_only=True)["z"], engine.latent_map.z)
@@ -277,11 +278,11 @@ def test_api_answers_good_and_bad_input_and_20_concurrent_calls(app_url, tmp_pat
 
     beta, steps = numbers["beta"], numbers["steps"]
     # MAP's beta: the one validated for the noise level unless the caller turns that off.
-    from core.denoise import beta_for
+    from core.denoise import MapDefaults
 
     strong = client.predict(sketch={"background": None, "layers": [], "composite": seven},
                             noise_type="Gaussian", level=0.8, api_name="/compare")[-1]
-    assert strong["beta"] == float(f"{beta_for(0.8):.4g}") != beta
+    assert strong["beta"] == MapDefaults.read().settings(0.8, single_image=True).beta != beta
     chosen = client.predict(sketch={"background": None, "layers": [], "composite": seven}, level=0.8,
                             beta=0.5, auto_beta=False, api_name="/compare")[-1]
     assert chosen["beta"] == 0.5

@@ -136,13 +136,37 @@ def test_map_starts_from_the_vae_mean(untrained):
     assert torch.allclose(res.x_hat, untrained("vae", x).x_hat, atol=1e-5)
 
 
-def test_beta_for_interpolates_between_validated_levels(monkeypatch):
-    monkeypatch.setattr(dn, "BETA_BY_NOISE", {0.1: 0.01, 0.5: 1.0})
-    assert dn.beta_for(0.1) == pytest.approx(0.01)
-    assert dn.beta_for(0.5) == pytest.approx(1.0)
-    assert 0.01 < dn.beta_for(0.3) < 1.0
-    assert dn.beta_for(0.9) == pytest.approx(1.0)  # clamped to the validated range
-    assert dn.beta_for(None) == dn.DEFAULT_BETA
+def test_beta_for_interpolates_between_validated_levels():
+    d = dn.MapDefaults(beta=0.2, beta_by_noise={0.1: 0.01, 0.5: 1.0}, beta_by_noise_clip={0.1: 3.0})
+    assert d.beta_for(0.1) == pytest.approx(0.01)
+    assert d.beta_for(0.5) == pytest.approx(1.0)
+    assert 0.01 < d.beta_for(0.3) < 1.0
+    assert d.beta_for(0.9) == pytest.approx(1.0)  # clamped to the validated range
+    assert d.beta_for(None) == 0.2 and d.beta_for(0.3, clip_aware=True) == 3.0
+    assert d.settings(0.3, single_image=True) == dn.MapSettings(float(f"{d.beta_for(0.3):.4g}"), 20, 8)
+
+
+def test_defaults_are_read_from_the_weights_folder(tmp_path):
+    assert not dn.MapDefaults.read(tmp_path).found  # no file: the built-in fallbacks
+    with pytest.raises(FileNotFoundError, match="choose-defaults"):
+        dn.MapDefaults.read(tmp_path).require()
+    checkpoints.write_json({"beta": 0.5, "steps": 7, "restarts": 3, "beta_by_noise": {"0.2": 0.04},
+                            "single_image": {"steps": 5, "restarts": 6}}, dn.MapDefaults.path(tmp_path))
+    d = dn.MapDefaults.read(tmp_path)
+    assert d.found and d.settings(0.2) == dn.MapSettings(0.04, 7, 3) and d.settings().beta == 0.5
+    assert d.settings(None, single_image=True) == dn.MapSettings(0.5, 5, 6)
+
+
+def test_map_estimate_returns_every_restart_and_keeps_the_best():
+    torch.manual_seed(0)
+    dec = nn.Sequential(nn.Linear(4, 784), nn.Sigmoid(), nn.Unflatten(1, (1, 28, 28)))
+    x = torch.rand(3, 1, 28, 28)
+    res = dn.map_estimate(dec, x, beta=0.1, steps=6, restarts=4, seed=2, all_restarts=True)
+    assert res.restart_losses.shape == (7, 4, 3) and res.restart_z.shape == (7, 4, 3, 4)
+    assert torch.equal(res.restart_losses[-1].argmin(0), res.best_restart)
+    assert torch.equal(res.restart_z[:, res.best_restart, torch.arange(3)], res.z_path)
+    plain = dn.map_estimate(dec, x, beta=0.1, steps=6, restarts=4, seed=2)
+    assert plain.restart_losses is None and torch.equal(plain.x_hat, res.x_hat)
 
 
 @pytest.mark.slow

@@ -8,6 +8,7 @@ from torch import nn
 from core import analysis, checkpoints
 from core.analysis import grid_points, latent_bounds
 from core.analysis import latent as L
+from core.cache import cached, entry
 from core.models import build
 from core.models.classifier import SpecClassifier, SpecClassifierConfig
 from core.plots import latent as P
@@ -146,10 +147,10 @@ def test_figures_build_from_synthetic_data():
 def test_cache_recomputes_a_damaged_file(tmp_path):
     calls = []
     compute = lambda: calls.append(1) or {"x": torch.arange(3)}
-    assert L.cached("k", compute, tmp_path)["x"].tolist() == [0, 1, 2]
-    assert L.cached("k", compute, tmp_path)["x"].tolist() == [0, 1, 2] and len(calls) == 1
-    (tmp_path / "k.pt").write_bytes(b"garbage")
-    assert L.cached("k", compute, tmp_path)["x"].tolist() == [0, 1, 2] and len(calls) == 2
+    assert cached("k", compute, directory=tmp_path)["x"].tolist() == [0, 1, 2]
+    assert cached("k", compute, directory=tmp_path)["x"].tolist() == [0, 1, 2] and len(calls) == 1
+    entry("k", directory=tmp_path).write_bytes(b"garbage")
+    assert cached("k", compute, directory=tmp_path)["x"].tolist() == [0, 1, 2] and len(calls) == 2
 
 
 # --- A4 classifier ------------------------------------------------------------------------------

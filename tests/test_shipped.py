@@ -1,13 +1,13 @@
 """Every shipped checkpoint loads, matches its manifest entry, and re-earns its test metric."""
 import pytest
 
-from core import checkpoints, data, models
+from core import checkpoints, data, models, paths
 
 ENTRIES = checkpoints.manifest()
 
 
 def test_manifest_lists_every_checkpoint_file_and_only_registered_models():
-    files = {p.stem for p in checkpoints.CKPT_DIR.glob("*.pt")}
+    files = {p.stem for p in paths.CHECKPOINT_DIR.glob("*.pt")}
     assert files == set(ENTRIES), "checkpoints/ and MANIFEST.json disagree"
     assert set(ENTRIES) <= set(models.REGISTRY)
 

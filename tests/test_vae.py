@@ -131,7 +131,7 @@ def test_shipped_vae_reconstructs_better_than_the_mean_image(name, mnist):
 
 
 def test_choose_takes_the_cheapest_budget_for_batches_and_the_fewest_steps_for_one_image():
-    from core.analysis import vae as av
+    from core import denoise_study
 
     grids = {"betas": (0.01, 0.1), "levels": (0.1, 0.5), "steps": (10, 20, 50), "restarts": (2, 8),
              "gauss_sigmas": (0.5, 1.0), "median_sizes": (3, 5)}
@@ -141,7 +141,7 @@ def test_choose_takes_the_cheapest_budget_for_batches_and_the_fewest_steps_for_o
     study = {"steps_restarts": grid.expand(2, 3, 2), "beta_psnr": torch.tensor([[20.0, 19.0], [15.0, 16.0]]),
              "beta_psnr_clip": torch.tensor([[20.0, 19.0], [15.0, 16.0]]),
              "gauss": torch.tensor([[1.0, 0.0], [0.0, 1.0]]), "median": torch.tensor([[0.0, 1.0], [1.0, 0.0]])}
-    chosen = av.choose(study, tolerance_db=0.05, grids=grids)
+    chosen = denoise_study.choose(study, tolerance_db=0.05, grids=grids)
     assert (chosen["steps"], chosen["restarts"]) == (50, 2)  # 100 decoder rows per image < 160
     assert chosen["single_image"] == {"steps": 20, "restarts": 8}
     assert chosen["beta_by_noise"] == {"0.1": 0.01, "0.5": 0.1} and chosen["beta"] == 0.1

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import torch
 
-from .. import checkpoints
 
 
 @torch.inference_mode()
@@ -73,26 +72,3 @@ def digit_layout(z: torch.Tensor, labels: torch.Tensor) -> list[dict]:
         rows.append({"digit": int(digit), "x": dx, "y": dy, "distance": float(offset.norm()),
                      "side": words[round(angle / (torch.pi / 4)) % 8]})
     return sorted(rows, key=lambda r: -r["distance"])
-
-
-def checkpoint_sha(name: str) -> str:
-    """sha256 of checkpoints/<name>.pt: the key of every cache derived from that model."""
-    target = checkpoints.path(name)
-    if not target.exists():
-        raise checkpoints.CheckpointError(f"{target} does not exist. Train it with "
-                                          f"`{checkpoints.train_command(name)}`.")
-    return checkpoints.sha256(target)
-
-
-def cached(key: str, compute, directory) -> dict:
-    """`compute()` (a dict of tensors/numbers), stored once as <directory>/<key>.pt, atomically.
-    Keys carry the checkpoint hashes they depend on, so retrained weights never hit a stale entry."""
-    target = directory / f"{key}.pt"
-    if target.exists():
-        try:
-            return torch.load(target, map_location="cpu", weights_only=True)
-        except Exception:  # a damaged cache is recomputed, never trusted
-            target.unlink(missing_ok=True)
-    value = compute()
-    checkpoints.save_file(value, target)
-    return value

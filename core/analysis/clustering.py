@@ -3,7 +3,7 @@
 The GMM is fitted on the latent means of a fixed, seeded subset of the training set; each cluster
 is mapped to one digit by the Hungarian assignment that maximises agreement on those training
 points, and the mapped predictions are scored on the whole test set. Results are cached on disk
-keyed by the checkpoint's sha256 (core.analysis.colour.cached).
+keyed by the checkpoint's sha256 (core.cache).
 """
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ import torch
 
 from .. import checkpoints, data, models
 from . import encode
-from .colour import cached
+from ..cache import cached
 
 N_COMPONENTS = 10
 GMM_SEED = 0
@@ -60,7 +60,7 @@ def fit_gmm(z_fit, labels_fit, seed: int = GMM_SEED):
 
 
 def fit_subset(n: int = FIT_POINTS, seed: int = GMM_SEED) -> torch.Tensor:
-    return torch.randperm(60_000, generator=torch.Generator().manual_seed(seed))[:n]
+    return data.seeded_subset(60_000, n, seed)
 
 
 def gmm_on(name: str) -> dict:
@@ -81,7 +81,7 @@ def gmm_on(name: str) -> dict:
                 "f1": s["f1"], "per_digit": s["per_digit"]}
 
     params = {"k": N_COMPONENTS, "seed": GMM_SEED, "fit": FIT_POINTS, "v": 1}
-    return cached(f"d2-gmm-{name}", checkpoints.path(name), compute, params)
+    return cached(f"d2-gmm-{name}", compute, depends_on=[name], params=params)
 
 
 def gmm_if_available(name: str) -> dict | None:

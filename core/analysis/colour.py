@@ -1,25 +1,20 @@
 """Part C analyses (C1-C4): denoising metrics, t-SNE of latents, interpolation, epoch snapshots.
 
-Expensive results (test-set outputs, t-SNE) are cached on disk under .cache/, keyed by the
-checkpoint's sha256 (`cached`), so a second execution of the chapter only reads small files.
+Expensive results (test-set outputs, t-SNE) are cached on disk (core.cache), keyed by the
+checkpoint's sha256, so a second execution of the chapter only reads small files.
 """
 from __future__ import annotations
-
-import hashlib
-import json
-import re
-from pathlib import Path
 
 import numpy as np
 import torch
 
-from .. import checkpoints, metrics, models
-from ..colour_mnist import NOISE_LEVEL
-from ..data import PROJECT_ROOT
+from .. import checkpoints, data, metrics, models
+from ..cache import cached
+from ..data.colour import NOISE_SEED
+from ..data.corruptions import DEFAULT_NOISE_LEVEL as NOISE_LEVEL
 from ..reference import reference
 from . import batched, encode
 
-CACHE_DIR = PROJECT_ROOT / ".cache"
 C_MODELS = {name: models.title(name) for name in ("c_ae", "c_ae_dropout", "c_vae")}
 # reference key prefix of each model that has reference values (core.reference, C3)
 C3_KEYS = {"c_ae": "c3_ae", "c_ae_dropout": "c3_dropout"}
@@ -30,45 +25,11 @@ C3_LEVELS = (0.1, 0.2, 0.3, 0.5)
 INTERPOLATION_DIGITS = (2, 7)  # the first test image of each; two classes that look different
 
 
-# --- the on-disk cache ------------------------------------------------------------------------
-
-def cache_key(ckpt_file: Path, params: dict | None = None) -> str:
-    """sha256 of the checkpoint file (first 16 hex) + a short hash of the analysis parameters."""
-    digest = checkpoints.sha256(ckpt_file)[:16]
-    p = hashlib.sha256(json.dumps(params or {}, sort_keys=True).encode()).hexdigest()[:8]
-    return f"{digest}-{p}"
-
-
-def cached(tag: str, ckpt_file: Path, compute, params: dict | None = None,
-           cache_dir: Path | None = None) -> dict:
-    """compute() -> {name: tensor/number}, stored as .cache/<tag>-<key>.pt and reused while the
-    checkpoint (and params) are unchanged; older entries of the same tag are removed."""
-    cache_dir = Path(cache_dir or CACHE_DIR)
-    ckpt_file = Path(ckpt_file)
-    if not ckpt_file.exists():
-        raise checkpoints.CheckpointError(f"{ckpt_file} does not exist; the analysis {tag!r} needs it. "
-                                          f"Train it with `{checkpoints.train_command(ckpt_file.stem)}`.")
-    target = cache_dir / f"{tag}-{cache_key(ckpt_file, params)}.pt"
-    if target.exists():
-        try:
-            return torch.load(target, map_location="cpu", weights_only=True)
-        except Exception:  # an unreadable cache entry is recomputed, never trusted
-            target.unlink(missing_ok=True)
-    result = compute()
-    checkpoints.save_file(result, target)
-    for stale in cache_dir.glob(f"{tag}-*.pt"):  # only this exact tag: "a-b" must not hit "a-b-c"
-        if stale != target and re.fullmatch(r"[0-9a-f]{16}-[0-9a-f]{8}", stale.name[len(tag) + 1:-3]):
-            stale.unlink(missing_ok=True)
-    return result
-
-
 # --- data and models --------------------------------------------------------------------------
 
 def test_set():
-    """(noisy, clean, y) of the coloured noisy test split (core.colour_mnist)."""
-    from ..colour_mnist import load_colour_noisy
-
-    return load_colour_noisy("test")
+    """(noisy, clean, y) of the coloured noisy test split (core.data.colour)."""
+    return data.load_colour_noisy("test")
 
 
 def available(names=C_MODELS) -> list[str]:
@@ -84,10 +45,7 @@ def denoise(model, noisy: torch.Tensor) -> torch.Tensor:
 def noisy_at(level: float) -> torch.Tensor:
     """The clean test images with noise of `level` (the test split's noise seed: at NOISE_LEVEL
     this is exactly the test split's noisy input)."""
-    from ..colour_mnist import NOISE_SEED
-    from ..data import add_noise
-
-    return add_noise(test_set()[1], level, seed=NOISE_SEED["test"])
+    return data.add_noise(test_set()[1], level, seed=NOISE_SEED["test"])
 
 
 def _scores(out: torch.Tensor, clean: torch.Tensor) -> dict:
@@ -104,7 +62,7 @@ def denoising_metrics(name: str, level: float | None = None) -> dict:
     level = NOISE_LEVEL if level is None else level
     if level not in C3_LEVELS:
         raise ValueError(f"noise level {level} is not one of C3's {C3_LEVELS}")
-    return cached(f"c3-levels-{name}", checkpoints.path(name), compute, {"levels": C3_LEVELS})[str(level)]
+    return cached(f"c3-levels-{name}", compute, depends_on=[name], params={"levels": C3_LEVELS})[str(level)]
 
 
 def noisy_input_metrics(level: float | None = None) -> dict:
@@ -209,8 +167,8 @@ def tsne(name: str, dims: int = 2, seed: int = TSNE_SEED) -> dict:
         z = encode(checkpoints.load(name), noisy).numpy()
         return {"embedding": torch.tensor(tsne_embedding(z, dims, seed), dtype=torch.float32), "labels": y}
 
-    return cached(f"c4-tsne{dims}d-{name}", checkpoints.path(name), compute,
-                  {"n": "all", "seed": seed, "iter": TSNE_ITER, "impl": "openTSNE"})
+    return cached(f"c4-tsne{dims}d-{name}", compute, depends_on=[name],
+                  params={"n": "all", "seed": seed, "iter": TSNE_ITER, "impl": "openTSNE"})
 
 
 def interpolation(names=None, digits=INTERPOLATION_DIGITS, steps: int = 9) -> dict:

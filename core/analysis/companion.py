@@ -1,19 +1,18 @@
 """B1-B6 analyses: PCA vs AEs, hidden sizes, sparsity, denoising, manifold walks, upsampling.
 
 Everything reads shipped checkpoints (`core.models.fc`, `core.models.upsampling`); nothing trains.
-The only expensive piece, the PCA error curve over 1..100 components, is cached under .cache/.
+The only expensive pieces, the PCA error curve over 1..100 components and the PCA(30) fit, are
+cached (core.cache), keyed by the MNIST files' digests and the sklearn version.
 """
 from __future__ import annotations
 
 import functools
-import hashlib
-import json
 
 import numpy as np
 import torch
 
 from .. import checkpoints, data, metrics
-from ..data import PROJECT_ROOT
+from ..cache import cached
 from ..reference import reference
 from . import batched, reconstruct
 
@@ -22,7 +21,6 @@ FC_MODELS = STANDARD + ("sparse_ae", "dae")
 UPSAMPLING = ("unpool", "unpool_tconv", "tconv")  # B6
 B1_AE = "fc64"        # the AE compared with PCA-30 in B1: the smallest code (64 numbers vs 30)
 NOISE_LEVELS = (0.3, 0.5, 0.8, 0.9)             # B4
-CACHE_DIR = PROJECT_ROOT / ".cache"
 
 
 @functools.lru_cache(maxsize=None)
@@ -76,40 +74,30 @@ def pca_mse_curve(pca, x: torch.Tensor) -> np.ndarray:
     return residual.mean(0) / xc.shape[1]
 
 
-def _data_key(*parts) -> str:
+def _data_params(**extra) -> dict:
     import sklearn
 
-    blob = json.dumps([sorted(data.SHA256.items()), sklearn.__version__, *parts])
-    return hashlib.sha256(blob.encode()).hexdigest()[:16]
+    return {"mnist": data.SHA256, "sklearn": sklearn.__version__, **extra}
 
 
-def pca_results(max_components: int = 100, refresh: bool = False) -> dict:
-    """{"k": [1..K], "mse": test MSE per k, "pca30_mse": PCA(30)'s own test MSE}, cached in
-    .cache/ keyed by the MNIST file digests, the sklearn version and K (the weights play no part)."""
-    path = CACHE_DIR / f"companion_pca_{_data_key('pca-curve', max_components)}.json"
-    if path.exists() and not refresh:
-        return json.loads(path.read_text())
-    x_train, _ = data.load_mnist("train")
-    x_test, _ = data.load_mnist("test")
-    curve = pca_mse_curve(fit_pca(x_train, max_components), x_test)
-    pca30_mse = float(metrics.mse(pca_reconstruct(pca30(), x_test), x_test).mean())
-    result = {"k": list(range(1, max_components + 1)), "mse": curve.tolist(), "pca30_mse": pca30_mse}
-    checkpoints.write_json(result, path)
-    return result
+def pca_results(max_components: int = 100) -> dict:
+    """{"k": [1..K], "mse": test MSE per k, "pca30_mse": PCA(30)'s own test MSE}, cached, keyed by
+    the MNIST file digests, the sklearn version and K (the weights play no part)."""
+    def compute():
+        x_train, _ = data.load_mnist("train")
+        x_test, _ = data.load_mnist("test")
+        curve = pca_mse_curve(fit_pca(x_train, max_components), x_test)
+        pca30_mse = float(metrics.mse(pca_reconstruct(pca30(), x_test), x_test).mean())
+        return {"k": list(range(1, max_components + 1)), "mse": curve.tolist(), "pca30_mse": pca30_mse}
+
+    return cached("b1-pca-curve", compute, params=_data_params(components=max_components))
 
 
 @functools.lru_cache(maxsize=None)
 def pca30():
-    """sklearn PCA(30) fitted on the training images; the fitted object is pickled under .cache/
-    (keyed like the curve) because the fit takes seconds and the chapter needs it every render."""
-    import pickle
-
-    path = CACHE_DIR / f"companion_pca30_{_data_key('pca30')}.pkl"
-    if path.exists():
-        return pickle.loads(path.read_bytes())
-    pca = fit_pca(data.load_mnist("train")[0], 30)
-    checkpoints._atomic_write(path, lambda f: f.write(pickle.dumps(pca)))
-    return pca
+    """sklearn PCA(30) fitted on the training images; the fitted object is cached (pickled) because
+    the fit is the slowest step of the chapter and it needs the same one every render."""
+    return cached("b1-pca30", lambda: fit_pca(data.load_mnist("train")[0], 30), params=_data_params(), fmt="pickle")
 
 
 def background_stats(recon: torch.Tensor, clean: torch.Tensor, tol: float = 0.05) -> dict:

@@ -1,8 +1,8 @@
 """A2-A6: what the spec AE's 2-D latent holds, and what its encoder and decoder can do on their own.
 
 Everything reads shipped checkpoints only. Expensive steps (encoding 70k images, reconstructing
-the noisy test set, the raw-pixel 1-NN) are cached under .cache/latent/, keyed by the sha256 of
-the checkpoint they come from, so a re-render after new weights recomputes and never goes stale.
+the noisy test set, the raw-pixel 1-NN) are cached (core.cache), keyed by the sha256 of the
+checkpoint they come from, so a re-render after new weights recomputes and never goes stale.
 """
 from __future__ import annotations
 
@@ -10,31 +10,19 @@ import numpy as np
 import torch
 
 from .. import checkpoints, data, metrics
-from ..data import PROJECT_ROOT
+from ..cache import cached
 from ..reference import reference
-import core.analysis as analysis
 from . import batched, decode_grid, latent_bounds
 
 AE = "spec_ae"
 CLASSIFIER = "spec_classifier"
-CACHE_DIR = PROJECT_ROOT / ".cache" / "latent"
-NOISE_LEVEL = 0.5  # the default figure level of EXERCISES.md
 GRID_N = 15
 GRID_COVERAGE = 0.98  # the grid spans the 1st..99th percentile of the test latents, per axis
-# The raw-pixel 1-NN (60k x 784 index) costs ~2 ms per query on 2 cores: a fixed, seeded random
-# subset of the test set keeps it to seconds; 2000 queries give ~+-0.5 % on the overall accuracy.
+# The raw-pixel 1-NN searches a 60k x 784 index per query: a fixed, seeded random subset of the
+# test set keeps the chapter's cold run within its budget; 2000 queries give ~+-0.5 % on the
+# overall accuracy.
 PIXEL_QUERIES = 2000
 PIXEL_SEED = 0
-
-
-# --- caching -----------------------------------------------------------------------------------
-
-def checkpoint_sha(name: str) -> str:
-    return analysis.checkpoint_sha(name)
-
-
-def cached(key: str, compute, directory=None) -> dict:
-    return analysis.cached(key, compute, directory or CACHE_DIR)
 
 
 def _fast(model):
@@ -58,7 +46,7 @@ def latents(name: str = AE) -> dict:
             out[f"{split}_z"], out[f"{split}_y"] = batched(model.encode, _cl(x)), y.clone()
         return out
 
-    return cached(f"{name}-{checkpoint_sha(name)[:16]}-latents", compute)
+    return cached(f"a2-latents-{name}", compute, depends_on=[name])
 
 
 def axis_fractions(z: torch.Tensor) -> dict:
@@ -128,7 +116,7 @@ def latent_knn(name: str = AE) -> dict:
         pred = nearest_neighbour(lat["train_z"], lat["train_y"], lat["test_z"])
         return {"pred": torch.from_numpy(pred), "y": lat["test_y"]}
 
-    res = cached(f"{name}-{checkpoint_sha(name)[:16]}-knn", compute)
+    res = cached(f"a3-knn-{name}", compute, depends_on=[name])
     y, pred = res["y"].numpy(), res["pred"].numpy()
     per_digit = per_digit_accuracy(y, pred)
     return {"y": y, "pred": pred, "per_digit": per_digit, "mean": mean_accuracy(per_digit),
@@ -136,7 +124,7 @@ def latent_knn(name: str = AE) -> dict:
 
 
 def pixel_query_indices(n: int = PIXEL_QUERIES, seed: int = PIXEL_SEED, total: int = 10_000) -> np.ndarray:
-    return np.sort(torch.randperm(total, generator=torch.Generator().manual_seed(seed))[:n].numpy())
+    return data.seeded_subset(total, n, seed, sort=True).numpy()
 
 
 def pixel_knn(n: int = PIXEL_QUERIES, seed: int = PIXEL_SEED) -> dict:
@@ -149,7 +137,7 @@ def pixel_knn(n: int = PIXEL_QUERIES, seed: int = PIXEL_SEED) -> dict:
         pred = nearest_neighbour(xt.flatten(1).numpy(), yt.numpy(), xs[q].flatten(1).numpy(), "brute")
         return {"pred": torch.from_numpy(pred), "y": ys[q].clone(), "query": q}
 
-    res = cached(f"pixels-1nn-n{n}-seed{seed}", compute)
+    res = cached("a3-pixels-1nn", compute, params={"n": n, "seed": seed, "mnist": data.SHA256})
     y, pred = res["y"].numpy(), res["pred"].numpy()
     per_digit = per_digit_accuracy(y, pred)
     return {"y": y, "pred": pred, "per_digit": per_digit, "mean": mean_accuracy(per_digit),
@@ -198,7 +186,7 @@ def classifier_results(name: str = CLASSIFIER) -> dict:
         x, y = data.load_mnist("test")
         return {"pred": model.predict(x), "y": y.clone()}
 
-    res = cached(f"{name}-{checkpoint_sha(name)[:16]}-pred", compute)
+    res = cached(f"a4-pred-{name}", compute, depends_on=[name])
     y, pred = res["y"].numpy(), res["pred"].numpy()
     return {"y": y, "pred": pred, "accuracy": overall_accuracy(y, pred),
             "per_digit": per_digit_accuracy(y, pred), "history": ckpt["history"],
@@ -264,7 +252,7 @@ def inside_fraction(z: torch.Tensor, bounds) -> float:
 
 # --- A6: denoising with the AE -------------------------------------------------------------------
 
-def denoising(name: str = AE, level: float = NOISE_LEVEL, seed: int = data.NOISE_SEED) -> dict:
+def denoising(name: str = AE, level: float = data.DEFAULT_NOISE_LEVEL, seed: int = data.NOISE_SEED) -> dict:
     """MSE / PSNR (means over the whole test set, per-image PSNR averaged) of: the noisy input,
     the AE's output for the noisy input, and the AE's output for the clean input (its floor);
     plus the examples' rows for the 3x10 figure. Noise: `data.add_noise(test set, level, seed)`."""
@@ -282,7 +270,7 @@ def denoising(name: str = AE, level: float = NOISE_LEVEL, seed: int = data.NOISE
         return {"stats": stats, "examples": torch.stack([noisy[idx], out_noisy[idx], x[idx]]),
                 "z_noisy": z_noisy}
 
-    res = cached(f"{name}-{checkpoint_sha(name)[:16]}-denoise-{level}-{seed}", compute)
+    res = cached(f"a6-denoise-{name}", compute, depends_on=[name], params={"level": level, "seed": seed})
     rows = [{"images": key, "MSE": float(v[0].mean()), "PSNR (dB)": float(v[1].mean())}
             for key, v in res["stats"].items()]
     noisy, output, clean = res["examples"]

