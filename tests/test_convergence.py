@@ -7,7 +7,7 @@ from core import convergence
 
 
 def test_relative_improvement_over_the_last_epochs():
-    assert convergence.relative_improvement([1.0, 0.5, 0.4, 0.3, 0.2]) == pytest.approx(0.5)  # 0.4 -> 0.2
+    assert convergence.relative_improvement([1.0, 0.5, 0.4, 0.3, 0.2]) == pytest.approx(0.6)  # 0.5 -> 0.2
     assert convergence.relative_improvement([99.0, 99.0, 99.5, 99.0], higher_is_better=True) == 0.0
     assert convergence.relative_improvement([90.0, 95.0, 96.0, 99.0], higher_is_better=True) == pytest.approx(0.1)
     assert convergence.relative_improvement([1.0, 1.1, 1.2, 1.3]) < 0  # got worse
