@@ -376,6 +376,7 @@ class _Overall:
         self.planned = planned_seconds(names, epochs, directory, limit_batches)
         self.per_epoch = {n: self.planned[n] / (epochs or entry(n).train.epochs) for n in names}
         self.credited = dict.fromkeys(names, 0.0)
+        self.done = 0.0  # expected seconds finished (also when the bar is disabled)
         estimate = schedule_estimate(self.planned, jobs)
         self.bar = tqdm(total=round(sum(self.planned.values()), 1), unit="s", position=0, disable=disable,
                         desc=f"all {len(names)} models (estimate {estimate / 60:.1f} min)",
@@ -389,6 +390,7 @@ class _Overall:
 
     def credit(self, name: str, value: float) -> None:
         self.bar.update(round(value - self.credited[name], 1))
+        self.done += value - self.credited[name]
         self.credited[name] = value
 
     def close(self) -> None:
