@@ -61,10 +61,28 @@ VERIFY ?= fc64
 verify: data
 	$(PY) -m core.train $(VERIFY) --verify
 
+# Renders the site into _site/ with the quarto on the PATH, else with the one the quarto-cli
+# package brings beside $(PY) (installed on first use; its install downloads Quarto itself).
+# The venv's Python is registered as the "python3" Jupyter kernel inside the venv (it wins over
+# a user-wide one there), and QUARTO_PYTHON makes Quarto look for kernels with that Python.
+QUARTO_PACKAGE ?= quarto-cli
+QUARTO_LOG := $(or $(TMPDIR),/tmp)/aelab-quarto-install.log
 report: $(SETUP)
-	@if command -v quarto >/dev/null 2>&1; then QUARTO_PYTHON=$(PY) quarto render; \
-	else echo "quarto is not installed here: install it from the Quarto website to render the site."; \
-	     echo "The chapters' code is still executed by 'make test' (tests/test_report.py)."; exit 1; fi
+	@quarto=$$(command -v quarto || true); \
+	if [ -z "$$quarto" ]; then \
+	  quarto=$(dir $(abspath $(PY)))quarto; \
+	  if ! "$$quarto" --version >/dev/null 2>&1; then \
+	    echo "No quarto on the PATH: installing the $(QUARTO_PACKAGE) package beside $(PY) (log: $(QUARTO_LOG))"; \
+	    $(PY) -m pip install --disable-pip-version-check $(QUARTO_PACKAGE) >$(QUARTO_LOG) 2>&1 || true; \
+	  fi; \
+	fi; \
+	if ! "$$quarto" --version >/dev/null 2>&1; then \
+	  echo "make report needs Quarto, and installing the $(QUARTO_PACKAGE) package failed (see $(QUARTO_LOG); it downloads Quarto from the internet). Install Quarto from quarto.org (Get Started) or put a quarto on the PATH, then rerun make report. ('make test' executes every chapter without Quarto.)"; \
+	  exit 1; \
+	fi; \
+	$(PY) -m ipykernel install --sys-prefix --name python3 --display-name "Python 3 (Autoencoder Lab)" >/dev/null && \
+	echo "Rendering the site with $$quarto $$("$$quarto" --version)" && \
+	QUARTO_PYTHON=$(abspath $(PY)) "$$quarto" render
 
 bench: data
 	$(PY) -m bench.train_speed

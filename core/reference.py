@@ -30,3 +30,41 @@ REFERENCE: dict[str, tuple[str, str, float, str]] = {
 
 def reference(key: str) -> float:
     return REFERENCE[key][2]
+
+
+def goal(key: str) -> int:
+    """Which side of the reference is better: +1 higher (accuracy, SNR), -1 lower (MSE), 0 neither
+    (a mean activation describes a model; it is not a score)."""
+    what = REFERENCE[key][1]
+    if "accuracy" in what or "SNR" in what:
+        return 1
+    return -1 if "MSE" in what else 0
+
+
+def improvement(key: str, ours: float) -> float:
+    """How many times better (> 1) or worse (< 1) our value is than the reference: the ratio of
+    the values (inverted where lower is better); for dB, the ratio of the powers, 10^(diff/10)."""
+    exercise, what, ref, unit = REFERENCE[key]
+    if not goal(key):
+        raise ValueError(f"{key} has no better side")
+    if unit == "dB":
+        return 10 ** (goal(key) * (ours - ref) / 10)
+    return (ours / ref) ** goal(key)
+
+
+def verdict(key: str, ours) -> str:
+    """Our value against the reference: "better", "worse", "same" (equal at the precision the
+    reference is written with), "no better side" or "not measured"."""
+    if not isinstance(ours, (int, float)):
+        return "not measured"
+    if not goal(key):
+        return "no better side"
+    written = f"{reference(key):g}"
+    decimals = len(written.split(".")[1]) if "." in written else 0
+    if round(ours, decimals) == float(written):
+        return "same"
+    return "better" if improvement(key, ours) > 1 else "worse"
+
+
+MARK = {"better": "✓ better", "worse": "✗ worse", "same": "= same", "no better side": "–",
+        "not measured": "not measured"}

@@ -46,6 +46,7 @@ class CellRun:
     stdout: str = ""                # printed text, which Quarto shows under the code
     stderr: str = ""                # warnings and logs, which `warning: false` hides
     other: list[str] = field(default_factory=list)  # any other output, as its text/plain
+    mimes: set[str] = field(default_factory=set)    # every MIME type the cell's outputs carry
 
 
 @dataclass
@@ -85,6 +86,7 @@ def _record(run: CellRun, output: dict) -> None:
         else:
             run.stderr += output["text"]
     elif kind in ("display_data", "execute_result"):
+        run.mimes |= set(data)
         if {"image/png", "image/svg+xml", "application/vnd.plotly.v1+json"} & set(data):
             run.figures += 1
         elif str(data.get("text/markdown", "")).lstrip().startswith("|") or "<table" in str(data.get("text/html", "")):

@@ -3,7 +3,7 @@ import pytest
 import torch
 from torch import nn
 
-from core import data, metrics
+from core import checkpoints, data, metrics
 from core import denoise as dn
 from core.models import build
 

@@ -66,17 +66,10 @@ def test_the_cycle_finder_finds_a_planted_cycle():
     assert find_cycle({"a": {"b"}, "b": set(), "c": {"a", "b"}}) is None
 
 
-# Cycles being removed by the data-package refactor (issue 13, point 3): an edge listed here is
-# ignored; delete the entry when the cycle is gone (the test then keeps it gone).
-KNOWN_CYCLE_EDGES = {("core.data", "core.colour_mnist"), ("demo.inference", "demo.latent_map")}
-
-
 def test_core_and_demo_import_graph_has_no_cycle():
     graph = import_graph()
     assert {"core.models", "core.train", "core.report.summary", "demo.app"} <= set(graph)
     assert "core.analysis.latent" in graph["core.report.summary"]  # a plain import, no importlib
-    for a, b in KNOWN_CYCLE_EDGES:
-        graph.get(a, set()).discard(b)
     cycle = find_cycle(graph)
     assert cycle is None, "import cycle: " + " -> ".join(cycle)
 

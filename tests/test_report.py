@@ -26,11 +26,6 @@ def test_front_matter_is_valid_yaml_with_a_title(chapter):
     assert isinstance(meta, dict) and meta.get("title")
 
 
-def test_the_site_root_redirects_to_the_index_page():
-    meta = yaml.safe_load((qmd.REPORT_DIR / "index.qmd").read_text().split("---\n", 2)[1])
-    assert "/index.html" in meta.get("aliases", [])
-
-
 def test_summary_table_shows_every_reference_value_of_the_spec_as_written():
     from core import reference
     from core.report import summary
@@ -169,6 +164,10 @@ def test_chapter_executes_and_shows_each_figure_and_table_once_with_caption(chap
         # Text results are shown on purpose (a model's layers); a default repr or a figure's is an accident.
         accidents = [o for o in run.other if re.search(r"<.* at 0x|<Figure size|^\(<", o)]
         assert not run.stdout and not accidents, f"{where}: stray output {run.stdout!r} {accidents}"
+        # Any text/html or JavaScript output makes Quarto load require.js and jQuery from CDNs:
+        # the page would need the network (offline reading).
+        web = run.mimes & {"text/html", "application/javascript"}
+        assert not web, f"{where}: {sorted(web)} output (Quarto then adds CDN scripts to the page)"
     for value in result["inline"]:
         assert value.type in ("str", "int", "float"), f"{chapter.name}: `{value.expr}` is a {value.type}"
         assert "`" not in value.text and "\\" not in value.text, f"{chapter.name}: `{value.expr}` -> {value.text!r}"

@@ -10,6 +10,8 @@ import numpy as np
 import torch
 
 DIGIT_COLORS = plt.get_cmap("tab10")
+# Font size (pt) of the value ranges written under auto-scaled images.
+RANGE_LABEL_SIZE = 11
 
 
 def style() -> None:
@@ -32,11 +34,14 @@ def image_rows(rows: dict, col_titles=None, scale: float = 1.0, autoscale: bool 
     """One row of images per entry of `rows` ({row label: [N,...] images}), N columns.
 
     autoscale: min-max scale every image on its own (so values outside [0, 1], like PCA's,
-    become visible) and write its value range under it."""
+    become visible) and write its value range under it (minimum above maximum)."""
     rows = {k: _to_numpy_images(v, clip=not autoscale) for k, v in rows.items()}
     n = max(len(v) for v in rows.values())
-    fig, axes = plt.subplots(len(rows), n, figsize=(scale * 0.9 * n + 1, scale * 0.95 * len(rows)),
-                             squeeze=False)
+    # The range under an image takes two lines ("min", "max") in the body's font size, so it stays
+    # readable when the figure is shrunk to the page's column; each row gets room for it.
+    label_height = 0.4 if autoscale else 0.0
+    fig, axes = plt.subplots(len(rows), n, squeeze=False,
+                             figsize=(scale * 0.9 * n + 1, (scale * 0.95 + label_height) * len(rows)))
     for r, (label, images) in enumerate(rows.items()):
         for c in range(n):
             ax = axes[r, c]
@@ -48,7 +53,8 @@ def image_rows(rows: dict, col_titles=None, scale: float = 1.0, autoscale: bool 
                 lo, hi = (img.min(), img.max()) if autoscale else (0, 1)
                 ax.imshow(img, cmap="gray" if img.ndim == 2 else None, vmin=lo, vmax=hi)
                 if autoscale:
-                    ax.set_xlabel(f"[{lo:.2f}, {hi:.2f}]", fontsize=6)
+                    ax.set_xlabel(f"{lo:.2f}\n{hi:.2f}", fontsize=RANGE_LABEL_SIZE, linespacing=1.0,
+                                  labelpad=2)
             if c == 0:
                 ax.set_ylabel(label, rotation=0, ha="right", va="center")
             if r == 0 and col_titles is not None:

@@ -13,6 +13,7 @@ def setup() -> None:
     torch.manual_seed(0)
     torch.set_flush_denormal(True)
     _show_each_figure_once()
+    _plotly_offline()
 
 
 def _show_each_figure_once() -> None:
@@ -30,6 +31,42 @@ def _show_each_figure_once() -> None:
         return
     if _close_figures not in shell.events.callbacks["post_run_cell"]:
         shell.events.register("post_run_cell", _close_figures)
+
+
+def _plotly_offline() -> None:
+    """Plotly figures carry their own plotly.js, so a page works offline. Quarto's kernel setup
+    picks plotly's "notebook_connected" renderer, which loads plotly.js from a CDN, and any
+    text/html output makes Quarto add require.js and jQuery from CDNs too. This renderer gives
+    `plotly_bundle` instead: no text/html, nothing fetched."""
+    try:
+        import plotly.io as pio
+        from plotly.io.base_renderers import MimetypeRenderer
+    except ImportError:  # plotly is optional for the chapters that do not use it
+        return
+
+    class SelfContained(MimetypeRenderer):
+        def to_mimebundle(self, fig_dict):
+            return plotly_bundle(fig_dict)
+
+    pio.renderers["self_contained"] = SelfContained()
+    pio.renderers.default = "self_contained"
+
+
+def plotly_bundle(fig_dict: dict) -> dict:
+    """A plotly figure as Markdown holding a Pandoc raw HTML block: the figure with plotly.js
+    inlined (about 5 MB, once per figure; the site has one). The notebook download also gets
+    plotly's JSON, which Jupyter draws itself."""
+    import json
+    import re
+
+    from plotly.io import to_html, to_json
+
+    html = to_html(fig_dict, include_plotlyjs=True, include_mathjax=False, full_html=False,
+                   default_width="100%", validate=False)
+    # Fenced by more backticks than any run inside plotly.js, so nothing in it closes the block.
+    fence = "`" * max(3, 1 + max((len(run) for run in re.findall(r"`+", html)), default=0))
+    return {"text/markdown": f"{fence}{{=html}}\n{html}\n{fence}\n",
+            "application/vnd.plotly.v1+json": json.loads(to_json(fig_dict, validate=False))}
 
 
 def _close_figures(result=None) -> None:

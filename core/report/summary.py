@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from ..analysis import colour, companion, latent
-from ..reference import REFERENCE
+from ..reference import MARK, REFERENCE, verdict
 
 # The analyses whose `summary()` measures the reference values (each reads only shipped checkpoints).
 SUMMARY_MODULES = (latent, companion, colour)
@@ -34,5 +34,6 @@ def comparison_rows(ours: dict[str, float], notes: dict[str, str] | None = None)
         note = (notes or {}).get(key)
         # The reference as EXERCISES.md writes it (a str: never rounded by the table's formatting).
         rows.append({"exercise": exercise, "quantity": what + (f" ({unit})" if unit else "") + (f"; {note}" if note else ""),
-                     "reference": f"{ref:g}", "ours": ours.get(key, "not measured")})
+                     "reference": f"{ref:g}", "ours": ours.get(key, "not measured"),
+                     "ours vs reference": MARK[verdict(key, ours.get(key))]})
     return rows
