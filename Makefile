@@ -40,10 +40,19 @@ test-fast: $(SETUP)
 	$(PY) -m pytest -m "not slow and not browser and not network"
 
 # Retrain every model from scratch with its recorded config and seed, then re-choose the MAP
-# denoiser's defaults (beta, steps, restarts) on the validation split for the new vae16.
+# denoiser's defaults (beta, steps, restarts) on the validation split for the new vae16. One overall
+# progress bar; its first ETA comes from the per-epoch costs recorded in the manifest
+# (`python -m core.train --all --estimate --jobs 2` prints them).
 # AELAB_CHECKPOINTS=/some/dir make train  rebuilds into another folder, leaving checkpoints/ alone.
+# make train QUICK=1  every model for one epoch into $(QUICK_DIR): an end-to-end check of the
+# pipeline (the weights are not the shipped ones and never overwrite them).
+QUICK_DIR := .cache/quick-checkpoints
+ifeq ($(QUICK),1)
+train: export AELAB_CHECKPOINTS = $(abspath $(QUICK_DIR))
+TRAIN_FLAGS := --epochs 1
+endif
 train: data
-	$(PY) -m core.train --all --force --jobs $(JOBS)
+	$(PY) -m core.train --all --force --jobs $(JOBS) $(TRAIN_FLAGS)
 	$(PY) -m core.denoise_study --choose-defaults
 
 # Retrain one model from scratch and check its test metric against the manifest, within 2 %

@@ -5,8 +5,9 @@
     python -m core.train spec_ae --dry-run  # 1 epoch of 2 batches into a temp dir: checks the plumbing
     python -m core.train --all --jobs 2     # two models at a time, one thread each (what `make train` runs)
 
-Adam, shuffled index batches from in-memory tensors, bf16 autocast + channels_last on CPU (they
-help there; measured in bench/train_speed.py), per-epoch train/test history, a resume file after
+Adam, shuffled index batches from in-memory tensors (moved to the device once), bf16 autocast +
+channels_last on CPU (they help there; measured in bench/train_speed.py), per-epoch train/test
+history (and validation, on a seeded held-out part of the training images, where the config asks), a resume file after
 every epoch (an interrupted run continues where it stopped), and a health check that retries a
 collapsed run with the next seed and records it.
 """
@@ -24,7 +25,8 @@ import signal
 import sys
 import tempfile
 import time
-from concurrent.futures import ProcessPoolExecutor, as_completed
+import queue
+from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 from dataclasses import asdict, replace
 from pathlib import Path
 
@@ -69,8 +71,27 @@ def precision(dev: torch.device, tcfg: TrainConfig) -> str:
     return "bf16" if tcfg.fast and native_bf16(dev.type) else "fp32"
 
 
+VAL_SEED = 401
+
+
+def validation_split(n: int, size: int, seed: int = VAL_SEED) -> tuple[torch.Tensor, torch.Tensor]:
+    """(fit, validation) sorted indices into a training split of n items: `size` of them, drawn
+    with a fixed seed, are held out for validation and never trained on."""
+    if not 0 < size < n:
+        raise TrainingError(f"a validation split of {size} out of {n} training items leaves nothing to train or check")
+    perm = torch.randperm(n, generator=torch.Generator().manual_seed(seed))
+    return perm[size:].sort().values, perm[:size].sort().values
+
+
 def _resume_path(name: str, directory: Path) -> Path:
     return directory / ".resume" / f"{name}.pt"
+
+
+def _to_device(tensors, dev: torch.device) -> list[torch.Tensor]:
+    """A split's tensors on the training device, once per training: on a GPU every epoch then
+    indexes device memory (no per-batch host copy, so no pinned memory is needed; MNIST-sized
+    splits fit easily); on the CPU .to() returns the same tensors."""
+    return [t.to(dev) for t in tensors]
 
 
 def _mean_logs(sums: dict, n: int) -> dict:
@@ -105,7 +126,7 @@ def _run_epoch(model, opt, tensors, tcfg, epoch, seed, dev, limit_batches, progr
     for step, idx in enumerate(bar, start=epoch * len(order)):
         for group in opt.param_groups:
             group["lr"] = learning_rate(tcfg, step, total_steps)
-        batch = [t[idx].to(dev, non_blocking=True) for t in tensors]
+        batch = [t[idx.to(t.device)] for t in tensors]  # the tensors already live on `dev`
         if tcfg.fast and dev.type == "cpu" and batch[0].dim() == 4:
             batch[0] = batch[0].contiguous(memory_format=torch.channels_last)
         with autocast(dev, tcfg.fast):
@@ -124,9 +145,13 @@ def _run_epoch(model, opt, tensors, tcfg, epoch, seed, dev, limit_batches, progr
 
 def _trained_with(cls, saved: dict, tcfg: TrainConfig, model_cfg) -> bool:
     """Whether a checkpoint (or resume file) holds these configs; renamed config fields of older
-    checkpoints count under their new names (LabModel.config_aliases)."""
-    return (saved["train_config"] == asdict(tcfg)
-            and cls.upgrade_config(saved["model_config"]) == asdict(model_cfg))
+    checkpoints count under their new names (LabModel.config_aliases). Compared as dataclasses, so
+    a config field added later with a default leaves older checkpoints up to date."""
+    try:
+        return (TrainConfig(**saved["train_config"]) == tcfg
+                and type(model_cfg)(**cls.upgrade_config(saved["model_config"])) == model_cfg)
+    except TypeError:  # a field this code no longer knows
+        return False
 
 
 def _fresh(name, seed, tcfg, dev):
@@ -138,11 +163,14 @@ def _fresh(name, seed, tcfg, dev):
 
 
 def train(name: str, epochs: int | None = None, force: bool = False, limit_batches: int | None = None,
-          directory: Path | None = None, progress: bool = True, position: int | None = None) -> dict:
+          directory: Path | None = None, progress: bool = True, position: int | None = None,
+          on_epoch=None) -> dict:
     """Train `name` to checkpoints/<name>.pt (resuming if interrupted) and return the checkpoint.
 
     `position`: the terminal line of this run's progress bar when several run at once (then the
-    per-batch bar is left out, so parallel bars do not overwrite each other)."""
+    per-batch bar is left out, so parallel bars do not overwrite each other). `on_epoch(name,
+    epochs_done)` is called whenever that count changes (after each epoch, on resume, on a retry),
+    for an overall progress bar."""
     torch.set_flush_denormal(True)  # denormals make CPU convs crawl late in training
     e = entry(name)
     cls, model_cfg, tcfg = e.cls, e.config, e.train
@@ -159,10 +187,17 @@ def train(name: str, epochs: int | None = None, force: bool = False, limit_batch
 
     dev = device()
     train_t = data.load(tcfg.dataset, "train")
+    val_t = None
+    if tcfg.val_size:
+        fit_idx, val_idx = validation_split(len(train_t[0]), tcfg.val_size)
+        train_t, val_t = [t[fit_idx] for t in train_t], [t[val_idx] for t in train_t]
     test_t = data.load(tcfg.dataset, "test")
-    probe = [t[:512].to(dev) for t in train_t]
+    train_t, test_t = _to_device(train_t, dev), _to_device(test_t, dev)
+    val_t = _to_device(val_t, dev) if val_t is not None else None
+    probe = [t[:512] for t in train_t]
+    empty = lambda: {"train": {}, "test": {}, **({"val": {}} if val_t is not None else {})}  # noqa: E731
 
-    state = {"epoch": 0, "history": {"train": {}, "test": {}}, "attempts": [], "seed": tcfg.seed,
+    state = {"epoch": 0, "history": empty(), "attempts": [], "seed": tcfg.seed,
              "train_seconds": 0.0, "snapshots": []}
     model, opt = _fresh(name, tcfg.seed, tcfg, dev)
     resume = _resume_path(name, directory)
@@ -175,6 +210,8 @@ def train(name: str, epochs: int | None = None, force: bool = False, limit_batch
             torch.set_rng_state(saved["rng"])
             state = {k: saved[k] for k in state}
             tqdm.write(f"{name}: resuming after epoch {state['epoch']} from {resume}")
+            if on_epoch:
+                on_epoch(name, state["epoch"])
         else:
             tqdm.write(f"{name}: ignoring {resume} (another config)")
 
@@ -187,8 +224,9 @@ def train(name: str, epochs: int | None = None, force: bool = False, limit_batch
             torch.manual_seed(state["seed"])
         train_logs = _run_epoch(model, opt, train_t, tcfg, epoch, state["seed"], dev, limit_batches, batch_bars)
         with autocast(dev, tcfg.fast):
-            test_sub = [t[: limit_batches * tcfg.batch_size] for t in test_t] if limit_batches else test_t
-            test_logs = model.metrics(*[t.to(dev) for t in test_sub])
+            cut = (lambda ts: [t[: limit_batches * tcfg.batch_size] for t in ts]) if limit_batches else (lambda ts: ts)
+            test_logs = model.metrics(*cut(test_t))
+            val_logs = model.metrics(*cut(val_t)) if val_t is not None else None
         state["train_seconds"] += time.perf_counter() - t0
 
         # A health verdict needs a real epoch behind it; a few-batch plumbing run is not judged.
@@ -198,27 +236,33 @@ def train(name: str, epochs: int | None = None, force: bool = False, limit_batch
             state["attempts"].append({"seed": state["seed"], "epoch": epoch + 1, "problem": problem})
             if len(state["attempts"]) >= tcfg.max_attempts:
                 raise TrainingError(f"{name}: every attempt failed: {state['attempts']}")
-            state.update(epoch=0, seed=state["seed"] + 1, history={"train": {}, "test": {}}, snapshots=[])
+            state.update(epoch=0, seed=state["seed"] + 1, history=empty(), snapshots=[])
             tqdm.write(f"{name}: {problem} (seed {state['attempts'][-1]['seed']}); "
                        f"retrying with seed {state['seed']}")
             model, opt = _fresh(name, state["seed"], tcfg, dev)
             bar.reset()
+            if on_epoch:
+                on_epoch(name, 0)
             continue
 
         _append(state["history"]["train"], train_logs)
         _append(state["history"]["test"], test_logs)
+        if val_logs is not None:
+            _append(state["history"]["val"], val_logs)
         if hasattr(model, "snapshot"):  # e.g. outputs at several epochs (C4), saved with the weights
-            state["snapshots"].append(model.snapshot(*[t.to(dev) for t in test_t]).cpu())
+            state["snapshots"].append(model.snapshot(*test_t).cpu())
         state["epoch"] += 1
         checkpoints.save_file({**state, "state_dict": model.state_dict(), "optimizer": opt.state_dict(),
                                "rng": torch.get_rng_state(), "train_config": asdict(tcfg),
                                "model_config": asdict(model_cfg)}, resume)
         bar.update(1)
         bar.set_postfix(train=f"{train_logs['loss']:.4f}", test=f"{test_logs['loss']:.4f}")
+        if on_epoch:
+            on_epoch(name, state["epoch"])
     bar.close()
 
     model = model.float().to(memory_format=torch.contiguous_format)
-    metrics = model.metrics(*[t.to(dev) for t in test_t])  # fp32, deterministic: what the tests re-check
+    metrics = model.metrics(*test_t)  # fp32, deterministic: what the tests re-check
     ckpt = {
         "model_class": cls.__name__, "model_config": asdict(model_cfg), "train_config": asdict(tcfg),
         "state_dict": {k: v.cpu().contiguous() for k, v in model.state_dict().items()},
@@ -229,7 +273,9 @@ def train(name: str, epochs: int | None = None, force: bool = False, limit_batch
         # Thread count changes floating-point summation order, hence the weights: recorded so that
         # a retraining can use the same (core.train.verify, `--threads`).
         "threads": torch.get_num_threads(),
+        "images_per_epoch": min(len(train_t[0]), limit_batches * tcfg.batch_size) if limit_batches else len(train_t[0]),
         "precision": precision(dev, tcfg),  # the training's compute precision (the weights are fp32)
+        "device": dev.type,
     }
     checkpoints.save_file(ckpt, final)
     checkpoints.record(name, ckpt, directory)
@@ -273,30 +319,108 @@ def cpu_count() -> int:
         return os.cpu_count() or 1
 
 
-def _expected_seconds(name: str, directory: Path | None) -> float:
-    """What a model took last time (its manifest entry), for longest-first scheduling."""
+UNKNOWN_EPOCH_SECONDS = 30.0  # a model never trained before: a guess, replaced by its first record
+
+
+def epoch_seconds(name: str, directory: Path | None = None, limit_batches: int | None = None) -> float:
+    """What one epoch of `name` costs, from its last recorded training (the manifest of
+    `directory`, else of the shipped checkpoints): train_seconds / epochs, rescaled to the current
+    number of training images per epoch where the record says how many it had."""
+    tcfg = entry(name).train
     for entries in (checkpoints.manifest(directory), checkpoints.manifest()):
-        if name in entries:
-            return entries[name]["train_seconds"]
-    return 0.0
+        e = entries.get(name)
+        if e and e.get("epochs"):
+            per_epoch = e["train_seconds"] / e["epochs"]
+            if e.get("images_per_epoch"):
+                n = _train_size(tcfg)
+                if limit_batches:
+                    n = min(n, limit_batches * tcfg.batch_size)
+                per_epoch *= n / e["images_per_epoch"]
+            elif limit_batches:
+                per_epoch *= min(1.0, limit_batches * tcfg.batch_size / _train_size(tcfg))
+            return per_epoch
+    return UNKNOWN_EPOCH_SECONDS
+
+
+def _train_size(tcfg: TrainConfig) -> int:
+    return _split_size(tcfg.dataset) - tcfg.val_size
+
+
+@functools.lru_cache(maxsize=None)
+def _split_size(dataset: str) -> int:
+    sizes = {"colour_noisy": 60_000, "mnist": 60_000}  # no need to build a dataset to know its size
+    return sizes.get(dataset) or len(data.load(dataset, "train")[0])
+
+
+def planned_seconds(names: list[str], epochs: int | None = None, directory: Path | None = None,
+                    limit_batches: int | None = None) -> dict[str, float]:
+    """{name: expected training seconds} from the recorded per-epoch costs."""
+    return {n: epoch_seconds(n, directory, limit_batches) * (epochs or entry(n).train.epochs) for n in names}
+
+
+def schedule_estimate(seconds: dict[str, float], jobs: int = 1) -> float:
+    """Wall seconds to train models of these costs `jobs` at a time, longest first, each starting
+    when a slot frees (the order train_many uses). Assumes the recorded costs hold when `jobs`
+    trainings share the machine, i.e. as recorded (make train records them two at a time)."""
+    slots = [0.0] * max(1, jobs)
+    for cost in sorted(seconds.values(), reverse=True):
+        slots[slots.index(min(slots))] += cost
+    return max(slots)
+
+
+class _Overall:
+    """One progress bar over all models, in units of expected seconds of training: its ETA comes
+    from the recorded per-epoch costs at first and from the measured rate once epochs finish."""
+
+    def __init__(self, names, jobs, epochs=None, directory=None, limit_batches=None, disable=False):
+        self.planned = planned_seconds(names, epochs, directory, limit_batches)
+        self.per_epoch = {n: self.planned[n] / (epochs or entry(n).train.epochs) for n in names}
+        self.credited = dict.fromkeys(names, 0.0)
+        self.done = 0.0  # expected seconds finished (also when the bar is disabled)
+        estimate = schedule_estimate(self.planned, jobs)
+        self.bar = tqdm(total=round(sum(self.planned.values()), 1), unit="s", position=0, disable=disable,
+                        desc=f"all {len(names)} models (estimate {estimate / 60:.1f} min)",
+                        bar_format="{desc}: {percentage:3.0f}%|{bar}| [{elapsed}<{remaining}]")
+
+    def epoch(self, name: str, done: int) -> None:
+        self.credit(name, done * self.per_epoch[name])
+
+    def finished(self, name: str) -> None:
+        self.credit(name, self.planned[name])
+
+    def credit(self, name: str, value: float) -> None:
+        self.bar.update(round(value - self.credited[name], 1))
+        self.done += value - self.credited[name]
+        self.credited[name] = value
+
+    def close(self) -> None:
+        self.bar.close()
 
 
 _SLOT: int | None = None  # this worker's progress-bar line
+_EPOCHS = None  # this worker's queue of (name, epochs done) for the parent's overall bar
 PR_SET_PDEATHSIG = 1  # linux/prctl.h
 
 
-def _init_worker(slots, threads: int) -> None:
-    global _SLOT
+def _init_worker(slots, threads: int, epochs_queue=None) -> None:
+    global _SLOT, _EPOCHS
     if sys.platform == "linux":  # die with the parent: a killed run's workers would train on, unseen
         ctypes.CDLL(None).prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
     with slots.get_lock():
         slots.value += 1
         _SLOT = slots.value
+    _EPOCHS = epochs_queue
     torch.set_num_threads(threads)
 
 
+def _report_epoch(name: str, done: int) -> None:
+    if _EPOCHS is not None:
+        _EPOCHS.put((name, done))
+
+
 def _train_in_worker(name: str, kwargs: dict) -> None:
-    train(name, position=_SLOT, **kwargs)  # the checkpoint stays on disk, not pickled back
+    # the checkpoint stays on disk, not pickled back
+    train(name, position=_SLOT, on_epoch=_report_epoch, **kwargs)
 
 
 def train_many(names: list[str], jobs: int = 1, threads: int | None = None, **kwargs) -> None:
@@ -304,34 +428,69 @@ def train_many(names: list[str], jobs: int = 1, threads: int | None = None, **kw
     `threads` torch threads each (default cpu_count() // jobs), longest first; an overall progress
     bar counts the models. A model that fails does not stop the others; all failures are raised
     together at the end."""
-    if jobs <= 1 or len(names) < 2:
+    jobs = min(jobs, len(names))
+    overall = _Overall(names, jobs, kwargs.get("epochs"), kwargs.get("directory"), kwargs.get("limit_batches"),
+                       disable=len(names) < 2 or not kwargs.get("progress", True))
+    failures = {}
+    if jobs <= 1:
         if threads:
             torch.set_num_threads(threads)
-        overall = tqdm(names, desc="models", unit="model", disable=len(names) < 2)
-        for name in overall:
-            overall.set_postfix(model=name)
-            train(name, **kwargs)
+        for name in names:
+            overall.bar.set_postfix_str(name)
+            try:
+                train(name, on_epoch=overall.epoch, **kwargs)
+            finally:
+                overall.finished(name)
+        overall.close()
         return
     threads = threads or max(1, cpu_count() // jobs)
-    order = sorted(names, key=lambda n: _expected_seconds(n, kwargs.get("directory")), reverse=True)
+    order = sorted(names, key=overall.planned.get, reverse=True)
     # Functions of the importable module, not of __main__ (`python -m core.train`): in a spawned
     # worker those would live in another module object than the one holding _SLOT.
     module = importlib.import_module("core.train")
     ctx = multiprocessing.get_context("spawn")  # fork after torch has started threads can hang
-    failures = {}
+    epochs_queue = ctx.Queue()
+    overall.bar.set_postfix_str(f"{jobs} at a time, {threads} thread(s) each")
     with ProcessPoolExecutor(jobs, mp_context=ctx, initializer=module._init_worker,
-                             initargs=(ctx.Value("i", 0), threads)) as pool:
+                             initargs=(ctx.Value("i", 0), threads, epochs_queue)) as pool:
         futures = {pool.submit(module._train_in_worker, name, kwargs): name for name in order}
-        with tqdm(total=len(order), desc=f"models ({jobs} at a time, {threads} thread(s) each)",
-                  unit="model", position=0) as overall:
-            for future in as_completed(futures):
+        pending = set(futures)
+        while pending:
+            done, pending = wait(pending, timeout=1.0, return_when=FIRST_COMPLETED)
+            _drain(epochs_queue, overall)
+            for future in done:
                 try:
                     future.result()
                 except Exception as exc:  # noqa: BLE001 - reported with the others below
                     failures[futures[future]] = f"{type(exc).__name__}: {exc}"
-                overall.update(1)
+                overall.finished(futures[future])
+    overall.close()
     if failures:
         raise TrainingError("; ".join(f"{n}: {why}" for n, why in failures.items()))
+
+
+def _drain(epochs_queue, overall) -> None:
+    while True:
+        try:
+            name, done = epochs_queue.get_nowait()
+        except queue.Empty:
+            return
+        overall.epoch(name, done)
+
+
+def print_estimate(names: list[str], jobs: int, epochs=None, directory=None) -> float:
+    """Per model its recorded per-epoch cost and planned seconds, their sum and the schedule estimate."""
+    planned = planned_seconds(names, epochs, directory)
+    for name, secs in sorted(planned.items(), key=lambda kv: -kv[1]):
+        print(f"{name:16s} {epoch_seconds(name, directory):8.1f} s/epoch x {epochs or entry(name).train.epochs:3d} "
+              f"= {secs:7.0f} s")
+    total, wall = sum(planned.values()), schedule_estimate(planned, jobs)
+    print(f"sum of the per-model times: {total / 60:.1f} min; {jobs} at a time, longest first: "
+          f"{wall / 60:.1f} min wall (an estimate from recorded costs, not a measurement)")
+    return wall
+
+
+QUICK_EPOCHS = 1  # `make train QUICK=1`: every model for one epoch, into QUICK_DIR
 
 
 def main(argv=None):
@@ -350,6 +509,8 @@ def main(argv=None):
     parser.add_argument("--checkpoints", type=Path, help="checkpoint folder (default checkpoints/)")
     parser.add_argument("--verify", action="store_true",
                         help="retrain from scratch in a temp folder; compare with the manifest")
+    parser.add_argument("--estimate", action="store_true",
+                        help="print the planned time per model and the schedule estimate; train nothing")
     args = parser.parse_args(argv)
     names = models.of_record() if args.all else args.names
     if args.missing:
@@ -364,6 +525,9 @@ def main(argv=None):
         parser.error(f"unknown model(s) {', '.join(unknown)}; valid names: {', '.join(REGISTRY)}")
     if args.jobs < 1 or (args.threads is not None and args.threads < 1):
         parser.error("--jobs and --threads must be at least 1")
+    if args.estimate:
+        print_estimate(names, args.jobs, args.epochs, args.checkpoints)
+        return
     try:
         data.ensure_mnist()
         if args.verify:  # with the thread count each model was recorded with

@@ -18,3 +18,6 @@ class TrainConfig:
     fast: bool = True
     # A collapsed run (see LabModel.health) is retried with seed+1, up to this many attempts.
     max_attempts: int = 4
+    # > 0: hold this many training images out (a fixed, seeded split: core.train.validation_split)
+    # and record validation curves beside the train and test ones. 0 keeps every image for training.
+    val_size: int = 0

@@ -1,4 +1,6 @@
 """C1-C4: the coloured noisy dataset, the three conv denoisers, the on-disk analysis cache."""
+import math
+
 import pytest
 import torch
 
@@ -46,10 +48,11 @@ def test_bad_inputs_are_rejected():
 
 
 def test_training_subset_is_fixed_sorted_and_unique():
-    a, b = cm.train_subset_indices(), cm.train_subset_indices()
-    assert torch.equal(a, b) and len(a) == cm.TRAIN_SUBSET and len(a.unique()) == len(a)
+    a, b = cm.train_subset_indices(n=10_000), cm.train_subset_indices(n=10_000)
+    assert torch.equal(a, b) and len(a) == 10_000 and len(a.unique()) == len(a)
     assert torch.all(a[1:] > a[:-1]) and a.max() < 60_000
     assert torch.equal(cm.train_subset_indices(100, None), torch.arange(100))
+    assert torch.equal(cm.train_subset_indices(), torch.arange(60_000))  # the assignment: every image
 
 
 # --- C2 models -----------------------------------------------------------------------------------
@@ -148,3 +151,20 @@ def test_shipped_denoiser_beats_the_noisy_input(mnist):
     ours = ca.denoising_metrics("c_ae")
     assert ours["mse"] < noisy_score["mse"] and ours["snr"] > noisy_score["snr"]
     assert len(checkpoints.load_checkpoint("c_ae")["snapshots"]) == REGISTRY["c_ae"].train.epochs
+
+
+def test_stroke_saturation_is_one_for_pure_hues_and_zero_for_grey():
+    x, y = _digits(4)
+    coloured = cm.colourise(x, cm.hsv_colours(4, seed=0))
+    assert ca.stroke_saturation(coloured) == pytest.approx(1.0, abs=1e-5)
+    assert ca.stroke_saturation(x.repeat(1, 3, 1, 1)) == pytest.approx(0.0, abs=1e-6)
+    assert math.isnan(ca.stroke_saturation(torch.zeros(2, 3, 28, 28)))  # no stroke at all
+
+
+def test_noise_levels_of_c3_reuse_the_test_splits_noise_at_the_training_level(mnist):
+    noisy, clean, _ = ca.test_set()
+    assert torch.equal(ca.noisy_at(cm.DEFAULT_NOISE_LEVEL), noisy)
+    low = ca.noisy_input_metrics(0.1)
+    assert low["snr"] > ca.noisy_input_metrics(0.5)["snr"] and low["mse"] < ca.noisy_input_metrics(0.5)["mse"]
+    with pytest.raises(ValueError, match="not one of C3"):
+        ca.denoising_metrics("c_ae", 0.4)

@@ -187,3 +187,81 @@ def test_parallel_training_gives_the_numbers_of_a_one_thread_run_and_records_how
     parallel = checkpoints.load_checkpoint("fc64", tmp_path / "parallel")
     assert parallel["history"] == alone["history"]
     assert all(torch.equal(parallel["state_dict"][k], alone["state_dict"][k]) for k in alone["state_dict"])
+
+
+# --- validation split, config comparison, progress/ETA, device -------------------------------------
+
+def test_validation_split_is_held_out_of_training_and_recorded(registered, tmp_path, monkeypatch):
+    fit, val = train.validation_split(512, 128)
+    assert len(fit) == 384 and len(val) == 128 and not set(fit.tolist()) & set(val.tolist())
+    assert torch.equal(val, train.validation_split(512, 128)[1])  # fixed by its seed
+    with pytest.raises(train.TrainingError, match="validation split"):
+        train.validation_split(10, 10)
+    seen = []
+    real_epoch = train._run_epoch
+    monkeypatch.setattr(train, "_run_epoch", lambda model, opt, tensors, *a: seen.append(len(tensors[0]))
+                        or real_epoch(model, opt, tensors, *a))
+    ckpt = train.train("tiny_val", directory=tmp_path, progress=False)
+    assert seen == [384] * 3  # the 128 validation images are never trained on
+    h = ckpt["history"]
+    assert len(h["val"]["mse"]) == len(h["test"]["mse"]) == len(h["train"]["mse"]) == 3
+    model = checkpoints.load("tiny_val", tmp_path)
+    x, y = tiny.synthetic("train")
+    assert model.metrics(x[val], y[val])["mse"] == pytest.approx(h["val"]["mse"][-1], rel=1e-5)
+    assert ckpt["images_per_epoch"] == 384 and ckpt["precision"] == "fp32"
+    assert "val" not in train.train("tiny_ae", directory=tmp_path, progress=False)["history"]
+
+
+def test_a_config_field_added_later_with_a_default_keeps_checkpoints_up_to_date(registered, tmp_path, capsys):
+    train.train("tiny_ae", directory=tmp_path, progress=False)
+    ckpt = checkpoints.load_checkpoint("tiny_ae", tmp_path)
+    del ckpt["train_config"]["val_size"]  # as written before the field existed
+    checkpoints.save_file(ckpt, tmp_path / "tiny_ae.pt")
+    e = models.REGISTRY["tiny_ae"]
+    cls, mcfg, tcfg = e.cls, e.config, e.train
+    assert train._trained_with(cls, ckpt, tcfg, mcfg)
+    train.train("tiny_ae", directory=tmp_path, progress=False)
+    assert "up to date" in capsys.readouterr().out
+    assert not train._trained_with(cls, {**ckpt, "train_config": {**ckpt["train_config"], "epochs": 4}}, tcfg, mcfg)
+    assert not train._trained_with(cls, {**ckpt, "train_config": {**ckpt["train_config"], "gone": 1}}, tcfg, mcfg)
+
+
+def test_schedule_estimate_is_longest_first_over_free_slots():
+    assert train.schedule_estimate({"a": 10, "b": 6, "c": 5}, jobs=2) == 11  # a | b then c
+    assert train.schedule_estimate({"a": 10, "b": 6, "c": 5}, jobs=1) == 21
+    assert train.schedule_estimate({"a": 10, "b": 6, "c": 5}, jobs=5) == 10
+
+
+def test_overall_progress_counts_every_epoch_and_uses_recorded_costs(registered, tmp_path):
+    train.train("tiny_ae", directory=tmp_path, progress=False)  # a record: its cost per epoch
+    per_epoch = checkpoints.manifest(tmp_path)["tiny_ae"]["train_seconds"] / 3
+    assert train.epoch_seconds("tiny_ae", tmp_path) == pytest.approx(per_epoch, rel=1e-3)
+    assert train.planned_seconds(["tiny_ae"], epochs=6, directory=tmp_path)["tiny_ae"] == pytest.approx(
+        6 * per_epoch, rel=1e-3)
+    calls = []
+    train.train("tiny_val", directory=tmp_path, progress=False, on_epoch=lambda n, d: calls.append((n, d)))
+    assert calls == [("tiny_val", 1), ("tiny_val", 2), ("tiny_val", 3)]
+    overall = train._Overall(["tiny_ae", "flaky_ae"], jobs=2, directory=tmp_path, disable=True)
+    overall.epoch("tiny_ae", 2)
+    assert overall.done == pytest.approx(overall.planned["tiny_ae"] * 2 / 3)
+    overall.epoch("tiny_ae", 0)  # a collapsed run starts over
+    assert overall.done == pytest.approx(0, abs=1e-9)
+    overall.finished("tiny_ae"), overall.finished("flaky_ae")
+    assert overall.done == pytest.approx(sum(overall.planned.values()))
+
+
+def test_cuda_is_selected_when_present_and_data_moves_to_the_device_once(registered, tmp_path, monkeypatch):
+    """No GPU here: fake the selection path. Where CUDA is present the engine selects it and asks
+    it (not the CPU flags) about bf16; every split then moves to the device once per training."""
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    monkeypatch.setattr(torch.cuda, "is_bf16_supported", lambda: False)
+    assert train.device() == torch.device("cuda")
+    assert not train.native_bf16.__wrapped__("cuda")
+    assert train.precision(torch.device("cuda"), train.TrainConfig()) == "fp32"
+    monkeypatch.undo()  # torch itself would now try to initialise the (absent) GPU
+    monkeypatch.setattr(train, "device", lambda: torch.device("cpu"))  # the rest runs on the CPU
+    moves = []
+    real = train._to_device
+    monkeypatch.setattr(train, "_to_device", lambda ts, dev: moves.append(len(ts[0])) or real(ts, dev))
+    train.train("tiny_val", directory=tmp_path, progress=False)
+    assert moves == [384, 128, 128]  # train, test, validation: once each, not per epoch or batch

@@ -53,3 +53,4 @@ def register(epochs=3):
     models.REGISTRY["flaky_ae"] = Entry(FlakyAE, TinyConfig(), cfg, title="flaky AE")
     models.REGISTRY["tiny_cosine"] = Entry(TinyAE, TinyConfig(), replace(cfg, lr=1e-2, schedule="cosine"),
                                            title="tiny AE, cosine lr")
+    models.REGISTRY["tiny_val"] = Entry(TinyAE, TinyConfig(), replace(cfg, val_size=128), title="tiny AE, validation split")

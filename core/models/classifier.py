@@ -71,5 +71,6 @@ MODELS = {
         "train and test accuracy rise together, so the limit is optimisation, not over-fitting. Trials on "
         "seed 0 (test accuracy): constant lr 2e-3 for 10 epochs 98.67 %, cosine from 2e-3 for 10 epochs "
         "98.93 %, cosine from 3e-3 for 15 epochs 99.11 %. He init (see __init__) brought epoch 1 from "
-        "95.3 % to 96.5 % in earlier trials."),
+        "95.3 % to 96.5 % in earlier trials. Converged by core.convergence's rule: the test accuracy "
+        "moved by 0.03 % (3 images) over the last 3 epochs."),
 }

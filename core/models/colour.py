@@ -123,18 +123,28 @@ class ColourAE(Autoencoder):
             return self(x_noisy[idx].float().contiguous()).float().cpu()
 
 
+# Budget: the assignment's, 20 epochs of all 60,000 training images (batch 128, Adam 1e-3, weight
+# decay 1e-5), of which VAL_SIZE are held out for the validation curves of C2 (55,000 trained on).
+EPOCHS = 20
+VAL_SIZE = 5_000
+_TRAIN = TrainConfig(epochs=EPOCHS, batch_size=128, lr=1e-3, weight_decay=1e-5, seed=0, dataset="colour_noisy",
+                     val_size=VAL_SIZE)
 BUDGET_WHY = (
-    "C2. All C and D models together must train in <= 7 CPU-minutes on 2 cores; the spec's 20 epochs on "
-    "60,000 images would take ~100-200 s per epoch per model here (0.21-0.45 s per batch of 128 on the "
-    "shared machine), i.e. over an hour. So each model is trained for 4 epochs on the fixed, seeded "
-    "10,000-image subset of core.data.colour (TRAIN_SUBSET; 40,000 image passes, two thirds of one "
-    "full-data epoch), plus the engine's 10,000-image test pass after each epoch.")
-EPOCHS = 4
-_TRAIN = TrainConfig(epochs=EPOCHS, batch_size=128, lr=1e-3, weight_decay=1e-5, seed=0, dataset="colour_noisy")
+    f"C2. The assignment's budget: 20 epochs on all 60,000 coloured training images ({VAL_SIZE:,} of them held "
+    "out as the validation split of the C2 curves, so 55,000 trained on), batch 128, Adam 1e-3, weight decay "
+    "1e-5. About 20-30 CPU-minutes per model on one thread (the manifest records train_seconds). The earlier "
+    "4 epochs on a 10,000-image subset (a 7-minute budget for C and D) left the models far from the reference "
+    "(conv AE SNR 3.5 dB against 10.3 dB) and still improving fast.")
+
+_STILL = (" At this budget its validation MSE still gained {} over the last 3 epochs (core.convergence allows "
+          "1 %), within the epoch-to-epoch swing of its curve ({}); the cheapest fix, a cosine schedule over the "
+          "same 20 epochs, needs a retraining (~1 h on this shared machine) that did not fit this session.")
 
 MODELS = {
     "c_ae": Entry(ColourAE, ColourAEConfig(), _TRAIN, title="conv AE", budget_why=BUDGET_WHY),
     "c_ae_dropout": Entry(ColourAE, ColourAEConfig(dropout=0.2, batchnorm=True), _TRAIN,
-                          title="conv AE + Dropout/BatchNorm", budget_why=BUDGET_WHY),
-    "c_vae": Entry(ColourAE, ColourAEConfig(variational=True), _TRAIN, title="conv VAE", budget_why=BUDGET_WHY),
+                          title="conv AE + Dropout/BatchNorm",
+                          budget_why=BUDGET_WHY + _STILL.format("2.2 %", "0.00766, 0.00744, 0.00764, 0.00750")),
+    "c_vae": Entry(ColourAE, ColourAEConfig(variational=True), _TRAIN, title="conv VAE",
+                   budget_why=BUDGET_WHY + _STILL.format("1.9 %", "0.00997, 0.01006, 0.00987, 0.00978")),
 }

@@ -61,8 +61,9 @@ class MLPVAE(Autoencoder):
 
 
 MODELS = {
-    "mlp_vae": Entry(MLPVAE, MLPVAEConfig(), TrainConfig(epochs=10, batch_size=128, lr=1e-3, seed=0),
+    "mlp_vae": Entry(MLPVAE, MLPVAEConfig(), TrainConfig(epochs=20, batch_size=128, lr=1e-3, schedule="cosine", seed=0),
                      title="MLP VAE, 2-D latent (D1)",
-                     budget_why="D1. 10 epochs on all 60,000 images, batch 128: the ELBO gains little after "
-                     "~10 epochs, and 10 keeps the C and D models inside their 7-minute budget."),
+                     budget_why="D1. 20 epochs on all 60,000 images, batch 128, lr 1e-3 decayed along a cosine "
+                     "to 0: 10 epochs at a constant rate still improved the test MSE by 1.2 % over the last 3 "
+                     "(core.convergence allows 1 %)."),
 }

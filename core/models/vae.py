@@ -133,8 +133,8 @@ class ConvVAE(Autoencoder):
 
 
 _VAE_BUDGET = ("A7/A8. 30 epochs each, the spec's minimum: both test losses have flattened by then "
-               "(the chapter's curves). About 13 CPU-s per epoch single-threaded, so about 13 CPU-minutes "
-               "for both.")
+               "(under 1 % over the last 3 epochs, core.convergence). About 13 CPU-s per epoch "
+               "single-threaded, so about 13 CPU-minutes for both.")
 
 MODELS = {
     "vae2": Entry(ConvVAE, ConvVAEConfig(latent_dim=2), TrainConfig(epochs=30, lr=1e-3, seed=0),

@@ -12,14 +12,19 @@ def _np(t):
     return t.detach().cpu().numpy() if isinstance(t, torch.Tensor) else np.asarray(t)
 
 
-def denoiser_curves(histories: dict, key: str = "mse") -> plt.Figure:
-    """One panel per model ({title: history}): train (solid) and test (dashed) `key` per epoch."""
+def denoiser_curves(histories: dict, key: str = "mse", log: bool = True) -> plt.Figure:
+    """One panel per model ({title: history}): train (solid), validation (dashed) and test
+    (dotted) `key` per epoch, each where the history records it."""
     fig, axes = plt.subplots(1, len(histories), figsize=(3.6 * len(histories), 3.0), squeeze=False,
                              sharey=True)
     for ax, (title, history) in zip(axes[0], histories.items()):
-        for split, ls in (("train", "-"), ("test", "--")):
-            values = history[split].get(key, [])
-            ax.plot(range(1, len(values) + 1), values, ls, marker="o", ms=3, label=split)
+        for split, ls in (("train", "-"), ("val", "--"), ("test", ":")):
+            values = history.get(split, {}).get(key, [])
+            if values:
+                ax.plot(range(1, len(values) + 1), values, ls, marker="o", ms=3,
+                        label={"val": "validation"}.get(split, split))
+        if log:
+            ax.set_yscale("log")
         ax.set_title(title), ax.set_xlabel("epoch")
         ax.xaxis.set_major_locator(plt.MaxNLocator(integer=True))
         ax.legend()

@@ -16,12 +16,24 @@ def measured() -> dict[str, float]:
     return values
 
 
-def comparison_rows(ours: dict[str, float]) -> list[dict]:
-    """Rows (exercise, quantity, reference, ours, ours vs reference) for the index page's table."""
+def measured_notes() -> dict[str, str]:
+    """{reference key: the condition our value was measured under}, from the analyses' optional
+    `summary_notes()` (e.g. C3's noise level, which the reference leaves unstated)."""
+    notes = {}
+    for module in SUMMARY_MODULES:
+        if hasattr(module, "summary_notes"):
+            notes.update(module.summary_notes())
+    return notes
+
+
+def comparison_rows(ours: dict[str, float], notes: dict[str, str] | None = None) -> list[dict]:
+    """Rows (exercise, quantity, reference, ours) for the index page's summary table; `notes`
+    (by key) are appended to the quantity."""
     rows = []
     for key, (exercise, what, ref, unit) in REFERENCE.items():
+        note = (notes or {}).get(key)
         # The reference as EXERCISES.md writes it (a str: never rounded by the table's formatting).
-        rows.append({"exercise": exercise, "quantity": what + (f" ({unit})" if unit else ""),
+        rows.append({"exercise": exercise, "quantity": what + (f" ({unit})" if unit else "") + (f"; {note}" if note else ""),
                      "reference": f"{ref:g}", "ours": ours.get(key, "not measured"),
                      "ours vs reference": MARK[verdict(key, ours.get(key))]})
     return rows
