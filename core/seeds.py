@@ -185,7 +185,7 @@ def knn_spread_text(spread: dict, reference) -> str:
     names = spread["names"]
     if len(names) < 2:
         return (f"Only the seed of record is trained so far (missing: {', '.join(missing(AE))}; "
-                f"`python -m core.train {' '.join(missing(AE))}`), so the spread is not measured yet.")
+                f"python -m core.train {' '.join(missing(AE))}), so the spread is not measured yet.")
     gap = gap_to_reference(spread["per_digit"], reference)
     within = [d for d in range(len(reference)) if gap["within"][d]]
     outside = [d for d in range(len(reference)) if not gap["within"][d]]

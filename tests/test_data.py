@@ -105,7 +105,8 @@ def test_batches_cover_every_index_once_and_are_reproducible():
 def test_a_chapter_that_fetches_mnist_does_not_print_where_from(tmp_path, monkeypatch, mnist):
     """A fresh clone's first render fetches MNIST inside a chapter: the provenance goes to the log,
     never onto the page (here fetched from a local source folder, the real files)."""
-    from core import paths, qmd
+    import chapter_runner as qmd
+    from core import paths
 
     empty = tmp_path / "fresh-clone-data"
     monkeypatch.setenv("AELAB_DATA", str(empty))
