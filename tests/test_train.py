@@ -10,7 +10,7 @@ import pytest
 import torch
 
 import tiny
-from core import checkpoints, models, train
+from core import checkpoints, models, train, train_plan
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -227,21 +227,21 @@ def test_a_config_field_added_later_with_a_default_keeps_checkpoints_up_to_date(
 
 
 def test_schedule_estimate_is_longest_first_over_free_slots():
-    assert train.schedule_estimate({"a": 10, "b": 6, "c": 5}, jobs=2) == 11  # a | b then c
-    assert train.schedule_estimate({"a": 10, "b": 6, "c": 5}, jobs=1) == 21
-    assert train.schedule_estimate({"a": 10, "b": 6, "c": 5}, jobs=5) == 10
+    assert train_plan.schedule_estimate({"a": 10, "b": 6, "c": 5}, jobs=2) == 11  # a | b then c
+    assert train_plan.schedule_estimate({"a": 10, "b": 6, "c": 5}, jobs=1) == 21
+    assert train_plan.schedule_estimate({"a": 10, "b": 6, "c": 5}, jobs=5) == 10
 
 
 def test_overall_progress_counts_every_epoch_and_uses_recorded_costs(registered, tmp_path):
     train.train("tiny_ae", directory=tmp_path, progress=False)  # a record: its cost per epoch
     per_epoch = checkpoints.manifest(tmp_path)["tiny_ae"]["train_seconds"] / 3
-    assert train.epoch_seconds("tiny_ae", tmp_path) == pytest.approx(per_epoch, rel=1e-3)
-    assert train.planned_seconds(["tiny_ae"], epochs=6, directory=tmp_path)["tiny_ae"] == pytest.approx(
+    assert train_plan.epoch_seconds("tiny_ae", tmp_path) == pytest.approx(per_epoch, rel=1e-3)
+    assert train_plan.planned_seconds(["tiny_ae"], epochs=6, directory=tmp_path)["tiny_ae"] == pytest.approx(
         6 * per_epoch, rel=1e-3)
     calls = []
     train.train("tiny_val", directory=tmp_path, progress=False, on_epoch=lambda n, d: calls.append((n, d)))
     assert calls == [("tiny_val", 1), ("tiny_val", 2), ("tiny_val", 3)]
-    overall = train._Overall(["tiny_ae", "flaky_ae"], jobs=2, directory=tmp_path, disable=True)
+    overall = train_plan._Overall(["tiny_ae", "flaky_ae"], jobs=2, directory=tmp_path, disable=True)
     overall.epoch("tiny_ae", 2)
     assert overall.done == pytest.approx(overall.planned["tiny_ae"] * 2 / 3)
     overall.epoch("tiny_ae", 0)  # a collapsed run starts over
