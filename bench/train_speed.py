@@ -29,7 +29,7 @@ import torch
 from torch.utils.data import DataLoader
 from torchvision import datasets, transforms
 
-from core import data, paths, train
+from core import data, paths, train, train_pool
 from core.models import REGISTRY, build
 
 
@@ -146,7 +146,7 @@ def flops(args) -> None:
 
 def parallel(args) -> None:
     """All cores in one process vs one single-thread process per core, same model, alternating."""
-    cores = train.cpu_count()
+    cores = train_pool.cpu_count()
     with multiprocessing.get_context("spawn").Pool(cores) as pool:
         pool.starmap(engine, [(2, args.batch_size, args.model, 1)] * cores)  # warm-up: imports, data
         single, together = [], []

@@ -3,7 +3,7 @@
     python -m core.train spec_ae            # train (or resume) one model -> checkpoints/spec_ae.pt
     python -m core.train --all --missing    # every registered model that has no checkpoint yet
     python -m core.train spec_ae --dry-run  # 1 epoch of 2 batches into a temp dir: checks the plumbing
-    python -m core.train --all --jobs 2     # two models at a time, one thread each (what `make train` runs)
+    python -m core.train --all --jobs 2     # two at a time, one thread each (core/train_pool.py; `make train`)
 
 Adam, shuffled index batches from in-memory tensors (moved to the device once), bf16 autocast +
 channels_last on CPU (they help there; measured in bench/train_speed.py), per-epoch train/test
@@ -15,25 +15,19 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import ctypes
 import functools
 import importlib
 import math
-import multiprocessing
-import os
-import signal
 import sys
 import tempfile
 import time
-import queue
-from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 from dataclasses import asdict, replace
 from pathlib import Path
 
 import torch
 from tqdm.auto import tqdm
 
-from . import checkpoints, data, models, paths
+from . import checkpoints, data, models, paths, train_pool
 from .models import REGISTRY, build, entry
 from .train_config import TrainConfig
 from .train_plan import _Overall, print_estimate
@@ -309,43 +303,6 @@ def verify(name: str, rel_tol: float = 0.02) -> dict:
     return {"recorded": recorded, "retrained": retrained, "ok": ok}
 
 
-# --- several models at once ------------------------------------------------------------------------
-# On a small CPU two single-thread trainings get more done than one two-thread training: the
-# models are small, so a second thread mostly waits (bench/train_speed.py --parallel).
-
-def cpu_count() -> int:
-    try:
-        return len(os.sched_getaffinity(0))
-    except AttributeError:  # not Linux
-        return os.cpu_count() or 1
-
-
-_SLOT: int | None = None  # this worker's progress-bar line
-_EPOCHS = None  # this worker's queue of (name, epochs done) for the parent's overall bar
-PR_SET_PDEATHSIG = 1  # linux/prctl.h
-
-
-def _init_worker(slots, threads: int, epochs_queue=None) -> None:
-    global _SLOT, _EPOCHS
-    if sys.platform == "linux":  # die with the parent: a killed run's workers would train on, unseen
-        ctypes.CDLL(None).prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
-    with slots.get_lock():
-        slots.value += 1
-        _SLOT = slots.value
-    _EPOCHS = epochs_queue
-    torch.set_num_threads(threads)
-
-
-def _report_epoch(name: str, done: int) -> None:
-    if _EPOCHS is not None:
-        _EPOCHS.put((name, done))
-
-
-def _train_in_worker(name: str, kwargs: dict) -> None:
-    # the checkpoint stays on disk, not pickled back
-    train(name, position=_SLOT, on_epoch=_report_epoch, **kwargs)
-
-
 def train_many(names: list[str], jobs: int = 1, threads: int | None = None, **kwargs) -> None:
     """Train `names` (keyword arguments as for `train`), `jobs` at a time in worker processes with
     `threads` torch threads each (default cpu_count() // jobs), longest first; an overall progress
@@ -354,7 +311,6 @@ def train_many(names: list[str], jobs: int = 1, threads: int | None = None, **kw
     jobs = min(jobs, len(names))
     overall = _Overall(names, jobs, kwargs.get("epochs"), kwargs.get("directory"), kwargs.get("limit_batches"),
                        disable=len(names) < 2 or not kwargs.get("progress", True))
-    failures = {}
     if jobs <= 1:
         if threads:
             torch.set_num_threads(threads)
@@ -366,42 +322,13 @@ def train_many(names: list[str], jobs: int = 1, threads: int | None = None, **kw
                 overall.finished(name)
         overall.close()
         return
-    threads = threads or max(1, cpu_count() // jobs)
-    order = sorted(names, key=overall.planned.get, reverse=True)
-    # Functions of the importable module, not of __main__ (`python -m core.train`): in a spawned
-    # worker those would live in another module object than the one holding _SLOT.
-    module = importlib.import_module("core.train")
-    ctx = multiprocessing.get_context("spawn")  # fork after torch has started threads can hang
-    epochs_queue = ctx.Queue()
-    overall.bar.set_postfix_str(f"{jobs} at a time, {threads} thread(s) each")
-    with ProcessPoolExecutor(jobs, mp_context=ctx, initializer=module._init_worker,
-                             initargs=(ctx.Value("i", 0), threads, epochs_queue)) as pool:
-        futures = {pool.submit(module._train_in_worker, name, kwargs): name for name in order}
-        pending = set(futures)
-        while pending:
-            done, pending = wait(pending, timeout=1.0, return_when=FIRST_COMPLETED)
-            _drain(epochs_queue, overall)
-            for future in done:
-                try:
-                    future.result()
-                except Exception as exc:  # noqa: BLE001 - reported with the others below
-                    failures[futures[future]] = f"{type(exc).__name__}: {exc}"
-                overall.finished(futures[future])
+    # `train` of the importable module, not of __main__ (`python -m core.train`), so that spawned
+    # workers unpickle it by importing core.train.
+    failures = train_pool.run_many(importlib.import_module("core.train").train, names, jobs,
+                                   threads or max(1, train_pool.cpu_count() // jobs), overall, kwargs)
     overall.close()
     if failures:
         raise TrainingError("; ".join(f"{n}: {why}" for n, why in failures.items()))
-
-
-def _drain(epochs_queue, overall) -> None:
-    while True:
-        try:
-            name, done = epochs_queue.get_nowait()
-        except queue.Empty:
-            return
-        overall.epoch(name, done)
-
-
-QUICK_EPOCHS = 1  # `make train QUICK=1`: every model for one epoch, into QUICK_DIR
 
 
 def main(argv=None):
