@@ -8,6 +8,10 @@ every checkpoint the result depends on, the params key the parameters (JSON), so
 or other parameters never hit a stale entry. When the weights change, the tag's entry for the same
 parameters is replaced (older weights' entries are deleted); other parameters' entries are kept.
 Writes are atomic; a damaged entry is recomputed, never trusted.
+
+`shipped=True` first reads a committed copy of the entry (paths.SHIPPED_CACHE_DIR, written by
+`ship`) for results too slow to compute when a chapter renders; its name carries the same weights
+key, so after a retraining it is simply not found and the result is computed.
 """
 from __future__ import annotations
 
@@ -57,14 +61,21 @@ def entry(tag: str, depends_on: Iterable[str | Path] = (), params: dict | None =
 
 def cached(tag: str, compute: Callable[[], T], *, depends_on: Iterable[str | Path] = (),
            params: dict | None = None, directory: Path | None = None,
-           checkpoint_dir: Path | None = None, fmt: str = "pt") -> T:
+           checkpoint_dir: Path | None = None, fmt: str = "pt", shipped: bool = False) -> T:
     """compute()'s value, computed once per (checkpoints it depends on, params) and then read back.
 
     depends_on: checkpoint names (resolved in `checkpoint_dir`, default the checkpoint folder) or
     file paths; a missing one raises CheckpointError with the command that trains it.
     fmt "pt" (default) stores dicts of tensors/numbers/lists; "pickle" any object (e.g. a fitted
-    sklearn model), only ever read back from this project's own cache folder."""
+    sklearn model), only ever read back from this project's own cache folder. `shipped` (fmt "pt"
+    only): a committed copy in paths.SHIPPED_CACHE_DIR is read first."""
     target = entry(tag, depends_on, params, directory=directory, checkpoint_dir=checkpoint_dir, fmt=fmt)
+    copy = Path(paths.SHIPPED_CACHE_DIR) / target.name
+    if shipped and fmt == "pt" and copy.exists():
+        try:
+            return torch.load(copy, map_location="cpu", weights_only=True)
+        except Exception:  # a damaged committed copy: compute, as if it were absent
+            pass
     if target.exists():
         try:
             if fmt == "pt":
@@ -79,6 +90,19 @@ def cached(tag: str, compute: Callable[[], T], *, depends_on: Iterable[str | Pat
         checkpoints.atomic_write(target, lambda f: f.write(pickle.dumps(value)))
     _drop_stale(target, tag)
     return value
+
+
+def ship(tag: str, compute: Callable[[], T], *, depends_on: Iterable[str | Path] = (),
+         params: dict | None = None, checkpoint_dir: Path | None = None) -> Path:
+    """Compute (or read from the cache) a result and commit-ready copy it into
+    paths.SHIPPED_CACHE_DIR, where `cached(..., shipped=True)` finds it; the copies of this tag
+    and parameters made from older weights are removed. Returns the copy's path."""
+    value = cached(tag, compute, depends_on=depends_on, params=params, checkpoint_dir=checkpoint_dir)
+    copy = Path(paths.SHIPPED_CACHE_DIR) / entry(tag, depends_on, params, checkpoint_dir=checkpoint_dir).name
+    copy.parent.mkdir(parents=True, exist_ok=True)
+    checkpoints.save_file(value, copy)
+    _drop_stale(copy, tag)
+    return copy
 
 
 def _drop_stale(target: Path, tag: str) -> None:

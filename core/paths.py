@@ -26,5 +26,8 @@ def _env_path(var: str, default: Path | None) -> Path | None:
 CHECKPOINT_DIR = _env_path("AELAB_CHECKPOINTS", PROJECT_ROOT / "checkpoints")
 DATA_DIR = _env_path("AELAB_DATA", PROJECT_ROOT / "data")
 CACHE_DIR = _env_path("AELAB_CACHE", PROJECT_ROOT / ".cache")
+# Committed cache entries of results too slow to compute at render time (t-SNE of 10,000 codes),
+# named as in CACHE_DIR: retrained weights change the name, so a stale one is never read.
+SHIPPED_CACHE_DIR = PROJECT_ROOT / "results" / "cache"
 MNIST_SOURCE = _env_path("AELAB_MNIST_SOURCE", None)
 REPORT_DIR = PROJECT_ROOT / "report"

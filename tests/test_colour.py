@@ -127,6 +127,50 @@ def test_cache_is_reused_and_invalidated_when_the_checkpoint_changes(tmp_path):
     assert len(list(store.glob("demo-*.pt"))) == 3  # another tag's entry is kept
 
 
+def test_a_shipped_entry_is_read_until_the_weights_change(tmp_path, monkeypatch):
+    import shutil
+
+    from core import cache, paths
+
+    monkeypatch.setattr(paths, "SHIPPED_CACHE_DIR", tmp_path / "shipped")
+    monkeypatch.setattr(paths, "CACHE_DIR", tmp_path / "cache")
+    ckpt = tmp_path / "m.pt"
+    ckpt.write_bytes(b"weights v1")
+    calls = []
+
+    def compute():
+        calls.append(1)
+        return {"value": torch.tensor([float(len(calls))])}
+
+    def get(**kw):
+        return float(cache.cached("slow", compute, depends_on=[ckpt], params={"n": 1}, **kw)["value"])
+
+    copy = cache.ship("slow", compute, depends_on=[ckpt], params={"n": 1})
+    assert copy.parent == tmp_path / "shipped" and len(calls) == 1
+    shutil.rmtree(tmp_path / "cache")  # a new clone: nothing cached, the shipped copy is read
+    assert get(shipped=True) == 1 and len(calls) == 1 and not (tmp_path / "cache").exists()
+    assert get() == 2  # without shipped=True the committed copy is not consulted
+    ckpt.write_bytes(b"weights v2")  # retrained: the copy no longer matches, so it is computed
+    assert get(shipped=True) == 3
+    cache.ship("slow", compute, depends_on=[ckpt], params={"n": 1})  # read from the cache: no compute
+    assert len(calls) == 3
+    assert [p.name for p in (tmp_path / "shipped").iterdir()] == [cache.entry("slow", [ckpt], {"n": 1}).name]
+    next((tmp_path / "shipped").iterdir()).write_bytes(b"damaged")
+    shutil.rmtree(tmp_path / "cache")
+    assert get(shipped=True) == 4  # a damaged copy is recomputed, not trusted
+
+
+def test_chapter_c_tsne_is_shipped_for_the_current_weights():
+    # Else chapter C computes minutes of t-SNE at render time: `make train` (or
+    # `python -m core.analysis.colour --ship-tsne`) ships them with new weights.
+    from core import cache, paths
+
+    for name, dims in ca.SHIPPED_TSNE:
+        job = ca._tsne_job(name, dims, ca.TSNE_SEED)
+        target = cache.entry(job["tag"], job["depends_on"], job["params"])
+        assert (paths.SHIPPED_CACHE_DIR / target.name).exists(), f"run python -m core.analysis.colour --ship-tsne ({name}, {dims}-D)"
+
+
 def test_cache_needs_an_existing_checkpoint(tmp_path):
     from core.cache import cached
 

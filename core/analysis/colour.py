@@ -8,8 +8,8 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from .. import checkpoints, data, metrics, models
-from ..cache import cached
+from .. import checkpoints, data, metrics, models, paths
+from ..cache import cached, ship
 from ..data.colour import NOISE_SEED
 from ..data.corruptions import DEFAULT_NOISE_LEVEL as NOISE_LEVEL
 from ..reference import reference
@@ -160,15 +160,31 @@ def tsne_embedding(z: np.ndarray, dims: int = 2, seed: int = TSNE_SEED, n_iter: 
                            verbose=False).fit(np.ascontiguousarray(z, dtype=np.float64)))
 
 
-def tsne(name: str, dims: int = 2, seed: int = TSNE_SEED) -> dict:
-    """t-SNE of `name`'s latent codes (VAE: means) of every test image: {"embedding", "labels"}."""
+def _tsne_job(name: str, dims: int, seed: int) -> dict:
+    """The arguments of `core.cache.cached` for one t-SNE: shared by `tsne` and `ship_tsne`."""
     def compute():
         noisy, _, y = test_set()
         z = encode(checkpoints.load(name), noisy).numpy()
         return {"embedding": torch.tensor(tsne_embedding(z, dims, seed), dtype=torch.float32), "labels": y}
 
-    return cached(f"c4-tsne{dims}d-{name}", compute, depends_on=[name],
-                  params={"n": "all", "seed": seed, "iter": TSNE_ITER, "impl": "openTSNE"})
+    return dict(tag=f"c4-tsne{dims}d-{name}", compute=compute, depends_on=[name],
+                params={"n": "all", "seed": seed, "iter": TSNE_ITER, "impl": "openTSNE"})
+
+
+def tsne(name: str, dims: int = 2, seed: int = TSNE_SEED) -> dict:
+    """t-SNE of `name`'s latent codes (VAE: means) of every test image: {"embedding", "labels"}.
+    Read from the committed copy made by `ship_tsne` while the weights are those it was made from
+    (2-D for every C model, 3-D for c_ae: minutes of CPU, more than a chapter's time budget)."""
+    return cached(**_tsne_job(name, dims, seed), shipped=True)
+
+
+SHIPPED_TSNE = [(name, 2) for name in C_MODELS] + [("c_ae", 3)]  # what chapter C shows
+
+
+def ship_tsne(jobs=SHIPPED_TSNE) -> list:
+    """Compute the chapter's t-SNE embeddings for the current weights into results/cache/
+    (`python -m core.analysis.colour --ship-tsne`; `make train` runs it). Returns the paths."""
+    return [ship(**_tsne_job(name, dims, TSNE_SEED)) for name, dims in jobs]
 
 
 def interpolation(names=None, digits=INTERPOLATION_DIGITS, steps: int = 9) -> dict:
@@ -259,3 +275,20 @@ def final_curves(name: str) -> dict:
     h = checkpoints.load_checkpoint(name)["history"]
     split = "val" if h.get("val") else "test"
     return {"train": h["train"]["mse"][-1], "held_out": h[split]["mse"][-1], "split": split}
+
+
+def main(argv=None):
+    import argparse
+
+    parser = argparse.ArgumentParser(description="Part C analyses.")
+    parser.add_argument("--ship-tsne", action="store_true",
+                        help="compute chapter C's t-SNE embeddings for the current weights into results/cache/")
+    args = parser.parse_args(argv)
+    if not args.ship_tsne:
+        parser.error("nothing to do: pass --ship-tsne")
+    for target in ship_tsne():
+        print(target.relative_to(paths.PROJECT_ROOT))
+
+
+if __name__ == "__main__":
+    main()
