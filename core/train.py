@@ -63,7 +63,7 @@ def autocast(dev: torch.device, enabled: bool):
 
 def precision(dev: torch.device, tcfg: TrainConfig) -> str:
     """'bf16' where training autocasts (see `autocast`), else 'fp32'."""
-    return "bf16" if tcfg.fast and native_bf16(dev.type) else "fp32"
+    return "bf16" if tcfg.fast and tcfg.bf16 and native_bf16(dev.type) else "fp32"
 
 
 VAL_SEED = 401
@@ -124,7 +124,7 @@ def _run_epoch(model, opt, tensors, tcfg, epoch, seed, dev, limit_batches, progr
         batch = [t[idx.to(t.device)] for t in tensors]  # the tensors already live on `dev`
         if tcfg.fast and dev.type == "cpu" and batch[0].dim() == 4:
             batch[0] = batch[0].contiguous(memory_format=torch.channels_last)
-        with autocast(dev, tcfg.fast):
+        with autocast(dev, tcfg.fast and tcfg.bf16):
             loss, logs = model.loss(*batch)
         if not torch.isfinite(loss):
             raise TrainingError(f"loss became {float(loss)} at epoch {epoch + 1}")
@@ -218,7 +218,7 @@ def train(name: str, epochs: int | None = None, force: bool = False, limit_batch
         if epoch == 0:
             torch.manual_seed(state["seed"])
         train_logs = _run_epoch(model, opt, train_t, tcfg, epoch, state["seed"], dev, limit_batches, batch_bars)
-        with autocast(dev, tcfg.fast):
+        with autocast(dev, tcfg.fast and tcfg.bf16):
             cut = (lambda ts: [t[: limit_batches * tcfg.batch_size] for t in ts]) if limit_batches else (lambda ts: ts)
             test_logs = model.metrics(*cut(test_t))
             val_logs = model.metrics(*cut(val_t)) if val_t is not None else None

@@ -16,6 +16,8 @@ class TrainConfig:
     dataset: str = "mnist"
     # channels_last on CPU, bf16 autocast where the hardware has native bf16 (core.train.native_bf16).
     fast: bool = True
+    # False: fast but fp32 on every machine (a model that bf16 autocast destabilises).
+    bf16: bool = True
     # A collapsed run (see LabModel.health) is retried with seed+1, up to this many attempts.
     max_attempts: int = 4
     # > 0: hold this many training images out (a fixed, seeded split: core.train.validation_split)

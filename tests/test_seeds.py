@@ -15,12 +15,12 @@ def test_extra_seeds_copy_their_base_but_the_seed():
             e2 = models.REGISTRY[models.seed_name(base, s)]
             c2, cfg2, t2 = e2.cls, e2.config, e2.train
             assert c2 is cls and cfg2 == cfg and t2.seed == s != tcfg.seed and str(s) in e2.title
-            assert {k for k in vars(t2) if getattr(t2, k) != getattr(tcfg, k)} <= {"seed", "fast"}
+            assert {k for k in vars(t2) if getattr(t2, k) != getattr(tcfg, k)} == {"seed"}
         assert models.seed_family(base)[0] == base and len(models.seed_family(base)) == 1 + len(extra)
 
 
-def test_spec_ae_extra_seeds_train_in_fp32_like_the_seed_of_record():
-    assert not models.REGISTRY["spec_ae_seed10"].train.fast
+def test_spec_ae_and_its_extra_seeds_train_in_fp32_on_every_cpu():
+    assert not models.REGISTRY["spec_ae"].train.bf16 and not models.REGISTRY["spec_ae_seed10"].train.bf16
 
 
 def test_seed_entries_never_share_a_seed_after_retries():

@@ -265,3 +265,15 @@ def test_cuda_is_selected_when_present_and_data_moves_to_the_device_once(registe
     monkeypatch.setattr(train, "_to_device", lambda ts, dev: moves.append(len(ts[0])) or real(ts, dev))
     train.train("tiny_val", directory=tmp_path, progress=False)
     assert moves == [384, 128, 128]  # train, test, validation: once each, not per epoch or batch
+
+
+def test_bf16_false_keeps_fp32_where_the_cpu_has_native_bf16(monkeypatch):
+    # spec_ae collapses under bf16 autocast: `bf16=False` must hold on every machine, and
+    # `fast` (channels_last) must not switch it back on.
+    monkeypatch.setattr(train, "native_bf16", lambda dev_type: True)
+    cpu = torch.device("cpu")
+    assert train.precision(cpu, train.TrainConfig()) == "bf16"
+    assert train.precision(cpu, train.TrainConfig(bf16=False)) == "fp32"
+    assert train.precision(cpu, train.TrainConfig(fast=False)) == "fp32"
+    assert isinstance(train.autocast(cpu, True), torch.autocast)
+    assert models.REGISTRY["spec_ae"].train.fast and not models.REGISTRY["spec_ae"].train.bf16
