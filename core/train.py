@@ -143,7 +143,9 @@ def _trained_with(cls, saved: dict, tcfg: TrainConfig, model_cfg) -> bool:
     checkpoints count under their new names (LabModel.config_aliases). Compared as dataclasses, so
     a config field added later with a default leaves older checkpoints up to date."""
     try:
-        return (TrainConfig(**saved["train_config"]) == tcfg
+        # How many retries a run was allowed does not change the weights of the one that succeeded
+        # (its seed is recorded): raising the limit leaves a trained checkpoint current.
+        return (replace(TrainConfig(**saved["train_config"]), max_attempts=tcfg.max_attempts) == tcfg
                 and type(model_cfg)(**cls.upgrade_config(saved["model_config"])) == model_cfg)
     except TypeError:  # a field this code no longer knows
         return False

@@ -224,6 +224,8 @@ def test_a_config_field_added_later_with_a_default_keeps_checkpoints_up_to_date(
     assert "up to date" in capsys.readouterr().out
     assert not train._trained_with(cls, {**ckpt, "train_config": {**ckpt["train_config"], "epochs": 4}}, tcfg, mcfg)
     assert not train._trained_with(cls, {**ckpt, "train_config": {**ckpt["train_config"], "gone": 1}}, tcfg, mcfg)
+    # more retries allowed than when it was trained: the weights it produced are still current
+    assert train._trained_with(cls, {**ckpt, "train_config": {**ckpt["train_config"], "max_attempts": 99}}, tcfg, mcfg)
 
 
 def test_schedule_estimate_is_longest_first_over_free_slots():
