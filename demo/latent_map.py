@@ -100,7 +100,7 @@ class LatentMap:
 
     def positions(self, comparison) -> tuple[dict, np.ndarray | None]:
         images = {"clean": comparison.clean, "noisy": comparison.noisy,
-                  **{m: r.x_hat for m, r in comparison.results.items()}}
+                  **{m: r.x_hat for m, r in comparison.results.items() if m in STYLE}}
         batch = [v for v in images.values()]
         n_path = 0
         if comparison.z_path is not None and self.path_decoder is not None:

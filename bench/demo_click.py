@@ -1,0 +1,157 @@
+"""Click-to-result latency of the demo in a real browser (headless Chromium through Playwright), the
+latency a user feels: from the Compare click to the results panel showing the new outputs.
+
+    python bench/demo_click.py [--url http://127.0.0.1:7860/] [--runs 20] [--warmup 3]
+
+Without --url it starts `demo/app.py` on a free loopback port and stops it afterwards. It draws a 7 on
+the pad once, then clicks Compare `runs` times and prints p50/p95 of
+  (a) click -> results shown (the number the issue asks to bring to <= 500 ms p50);
+  (b) click -> request sent (what the browser does before anything reaches the server: exporting
+      the drawing; Gradio's Sketchpad exported and uploaded three PNGs here);
+and, in the same run, both for a no-op app with Gradio's Sketchpad as the demo used it before
+(400 px canvas, same brush; a short new stroke before each click, as after drawing), so the pad's saving is a ratio measured on this machine now.
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from demo.testing import CHROMIUM, CHROMIUM_ARGS, draw_seven, free_port, running_app  # noqa: E402
+
+TARGET_P50 = 500.0
+
+
+# Timed inside the page (performance.now()), so Playwright's own round trips are not counted: the
+# click is dispatched in the page, the first request whose URL contains `part` marks "sent", and
+# a requestAnimationFrame loop marks the first frame where `done()` holds.
+FETCH_SPY = """
+window.__sent = null;
+const fetch0 = window.fetch;
+window.fetch = function(u, ...a) {
+  const url = typeof u === 'string' ? u : (u && u.url) || '';
+  if (window.__part && window.__sent === null && url.includes(window.__part)) { window.__sent = performance.now(); }
+  return fetch0.call(this, u, ...a);
+};
+"""
+CLICK = """async ([selector, part, done, mark]) => {
+  (new Function(mark))();
+  window.__part = part; window.__sent = null;
+  const isDone = new Function('return (' + done + ')()');
+  const t0 = performance.now();
+  document.querySelector(selector).click();
+  const t1 = await new Promise((resolve, reject) => {
+    const limit = t0 + 60000;
+    const tick = () => isDone() ? resolve(performance.now()) : performance.now() > limit ? reject('timeout') : requestAnimationFrame(tick);
+    requestAnimationFrame(tick);
+  });
+  return [t1 - t0, window.__sent === null ? NaN : window.__sent - t0];
+}"""
+
+
+def _click_times(page, runs: int, warmup: int, selector: str, done_js: str, mark_js: str,
+                 request_part: str, before_click=None) -> tuple[np.ndarray, np.ndarray]:
+    total, before = [], []
+    for i in range(warmup + runs):
+        if before_click is not None:
+            before_click(page, i)
+        t, sent = page.evaluate(CLICK, [selector, request_part, done_js, mark_js])
+        if i >= warmup:
+            total.append(t)
+            before.append(sent if sent is not None else np.nan)
+    return np.array(total, dtype=float), np.array(before, dtype=float)
+
+
+def _page(browser, url: str):
+    page = browser.new_page(viewport={"width": 1280, "height": 900})
+    page.add_init_script(FETCH_SPY)
+    page.goto(url)
+    return page
+
+
+def measure_demo(url: str, runs: int, warmup: int, browser) -> dict[str, np.ndarray]:
+    page = _page(browser, url)
+    page.wait_for_selector("#pad canvas.region", timeout=60_000)
+    draw_seven(page)
+    # The panel is new when #psnr-map is a node the mark did not tag.
+    mark = "const m = document.querySelector('#psnr-map'); if (m) m.dataset.old = '1';"
+    done = "() => { const m = document.querySelector('#psnr-map'); return !!m && !m.dataset.old; }"
+    total, before = _click_times(page, runs, warmup, "#run", done, mark, "queue/join")
+    page.close()
+    return {"demo: click -> results shown": total, "demo: click -> request sent": before}
+
+
+def measure_sketchpad(runs: int, warmup: int, browser) -> dict[str, np.ndarray]:
+    """The same clicks on a no-op app with the Sketchpad the demo used before (the export floor)."""
+    import gradio as gr
+
+    with gr.Blocks() as app:
+        sketch = gr.Sketchpad(type="numpy", image_mode="RGBA", canvas_size=(400, 400), fixed_canvas=True,
+                              sources=("upload",), layers=False, elem_id="sketch",
+                              brush=gr.Brush(default_size=16, colors=["#000000"], color_mode="fixed"))
+        out = gr.Markdown(elem_id="out")
+        counter = iter(range(10**9))
+        gr.Button("Compare", elem_id="run").click(lambda s: f"done {next(counter)}", sketch, out)
+    app.queue().launch(server_name="127.0.0.1", server_port=free_port(), prevent_thread_lock=True, quiet=True)
+    try:
+        page = _page(browser, app.local_url)
+        page.click("#sketch button[aria-label='Brush']", timeout=60_000)
+        draw_seven(page, "#sketch canvas", last=True)
+        mark = "window.__prev = document.querySelector('#out')?.innerText || '';"
+        done = ("() => { const t = document.querySelector('#out')?.innerText || '';"
+                " return t.includes('done') && t !== window.__prev; }")
+        # A new stroke before each click, as after drawing: an unchanged Sketchpad is not re-exported.
+        def stroke(page, i):
+            draw_seven(page, "#sketch canvas", last=True, size=0.1 + 0.01 * (i % 10),
+                       strokes=[[(-0.9, -0.9), (-0.7, -0.9)]])
+
+        total, before = _click_times(page, runs, warmup, "#run", done, mark, "/upload", stroke)
+        page.close()
+    finally:
+        app.close()
+    return {"old Sketchpad, no-op app: click -> result": total, "old Sketchpad: click -> upload sent": before}
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--url", help="a running demo (default: start one on a free port)")
+    parser.add_argument("--runs", type=int, default=20)
+    parser.add_argument("--warmup", type=int, default=3)
+    parser.add_argument("--no-sketchpad", action="store_true", help="skip the old-Sketchpad comparison")
+    args = parser.parse_args(argv)
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        try:
+            if args.url:
+                results = measure_demo(args.url, args.runs, args.warmup, browser)
+            else:
+                with running_app() as url:
+                    results = measure_demo(url, args.runs, args.warmup, browser)
+            if not args.no_sketchpad:
+                results.update(measure_sketchpad(args.runs, args.warmup, browser))
+        finally:
+            browser.close()
+    print(f"demo click-to-result, headless Chromium, {args.runs} clicks after {args.warmup} warm-up "
+          f"(os.cpu_count()={os.cpu_count()}, load average {os.getloadavg()[0]:.1f})")
+    print(f"{'':45s} {'p50 ms':>8s} {'p95 ms':>8s}")
+    for name, v in results.items():
+        print(f"{name:45s} {np.nanpercentile(v, 50):8.1f} {np.nanpercentile(v, 95):8.1f}")
+    if "old Sketchpad: click -> upload sent" in results:
+        ratio = np.nanmedian(results["old Sketchpad: click -> upload sent"]) / np.nanmedian(results["demo: click -> request sent"])
+        print(f"browser-side time before the request: old Sketchpad / demo pad = {ratio:.1f}x (medians, this run)")
+    p50 = np.percentile(results["demo: click -> results shown"], 50)
+    print(f"target p50 <= {TARGET_P50:g} ms click -> results shown: {'met' if p50 <= TARGET_P50 else 'NOT met'} "
+          f"(p50 {p50:.0f} ms)")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
