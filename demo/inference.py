@@ -6,7 +6,6 @@ shown as is; the app turns it into gr.Error. Nothing here imports Gradio.
 """
 from __future__ import annotations
 
-import inspect
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -21,6 +20,7 @@ from core.denoise import METHODS, Denoisers
 
 from . import references
 from .latent_map import LatentMap
+from .references import REFERENCE_NOISES
 
 
 class InputError(ValueError):
@@ -347,8 +347,7 @@ def corrupt(x: torch.Tensor, kind: str, level, seed, region: torch.Tensor | None
 # Why the assignment's AE and VAE bottleneck fail on noise, shown under their outputs.
 NOTES = {"ae": "Trained on clean digits only: noise pushes its 2-D code off the digits it knows.",
          "vae": "Trained on clean digits only: it encodes the noise too, so its mean lands between digits."}
-REFERENCES = {"filter": "best classical filter", "dncnn": "learned denoising net"}
-MAX_ALTERNATIVES = 3
+MAX_ALTERNATIVES = 3   # MAP's answer and at most two restarts that read as other digits
 
 
 @dataclass
@@ -357,6 +356,7 @@ class MethodResult:
     psnr: float           # dB against the clean input
     ms: float             # wall time of the denoiser call
     reading: tuple[int, float] | None = None   # the judge's (digit, confidence) for x_hat
+    what: str = ""        # for a reference: which filter / net it was
 
 
 @dataclass
@@ -418,8 +418,8 @@ class Engine:
         self.defaults = denoisers.defaults
         policy = self.defaults.settings(single_image=True)
         self.default_beta, self.default_steps, self.default_restarts = policy.beta, policy.steps, policy.restarts
-        self.judge = judge              # images [N,1,28,28] -> logits [N,10], or None
-        self.references = references or {}   # name -> fn(noisy, kind, level, mask) -> x_hat
+        self.judge = judge              # core.judge's model (.read(images) -> labels, confidences), or None
+        self.references = references or {}   # name -> fn(noisy, kind, level) -> (x_hat, what)
         # Generous ranges around the defaults; beyond them the sliders would only burn CPU.
         self.max_beta = max_beta if max_beta is not None else self.default_beta * 100
         self.max_steps = max_steps if max_steps is not None else max(200, 4 * self.default_steps)
@@ -459,38 +459,42 @@ class Engine:
         if self.judge is None:
             return None
         with torch.inference_mode():
-            p = torch.softmax(self.judge(x).float(), dim=1)
-        conf, digit = p.max(1)
+            digit, conf = self.judge.read(x.float())
         return [(int(d), float(c)) for d, c in zip(digit, conf)]
 
     def _map(self, noisy, kind, level, mask, beta, steps, seed):
         """MAP with the likelihood that fits the noise: clipping-aware for Gaussian, impulses as
         missing pixels for salt and pepper, the erasure's mask for the erasures. Every restart is
-        kept when core.denoise can return them (for the alternatives)."""
+        kept (for the alternatives)."""
         from core import denoise
 
-        kwargs = {}
-        if kind == "gaussian" and level > 0:
-            kwargs.update(noise_std=float(level))
-        elif kind == "salt_pepper":
+        noise_std = float(level) if kind == "gaussian" and level > 0 else None
+        if kind == "salt_pepper":
             mask = impulse_mask(noisy)
-        if "all_restarts" in inspect.signature(denoise.map_estimate).parameters:
-            kwargs["all_restarts"] = True
         vae = self.denoisers.vae
         with torch.inference_mode():
             init = vae.encode(noisy).float().clone()
         return denoise.map_estimate(vae.decode, noisy, beta=beta, steps=steps, restarts=self.default_restarts,
-                                    mask=mask, seed=seed, init=init, **kwargs)
+                                    mask=mask, seed=seed, init=init, noise_std=noise_std, all_restarts=True)
 
-    def _alternatives(self, out, best: MethodResult, clean) -> list[MethodResult]:
-        """The best restarts (lowest objective) that the judge reads as other digits than MAP's answer."""
+    def _restart_images(self, out) -> tuple[torch.Tensor, torch.Tensor] | None:
+        """Every MAP restart's final objective [R] and decoded image [R,1,28,28]."""
         restart_z = getattr(out, "restart_z", None)
         if restart_z is None or self.judge is None:
-            return []
-        losses, z = out.restart_losses[-1, :, 0], restart_z[-1, :, 0]   # [restarts], [restarts, d]
+            return None
         with torch.inference_mode():
-            images = self.denoisers.vae.decode(z).float().clamp(0, 1)
-        readings = self.read(images)
+            images = self.denoisers.vae.decode(restart_z[-1, :, 0].float()).float().clamp(0, 1)
+        return out.restart_losses[-1, :, 0], images
+
+    def _alternatives(self, out, best: MethodResult, clean, restarts=None, readings=None) -> list[MethodResult]:
+        """The best restarts (lowest objective) that the judge reads as other digits than MAP's answer.
+        `restarts`, `readings`: the restarts' (objectives, images) and the judge's reading of each
+        image, if already made."""
+        restarts = restarts or self._restart_images(out)
+        if restarts is None or best.reading is None:
+            return []
+        losses, images = restarts
+        readings = readings or self.read(images)
         seen, alternatives = {best.reading[0]}, []
         for i in losses.argsort().tolist():
             if readings[i][0] not in seen and len(alternatives) < MAX_ALTERNATIVES - 1:
@@ -499,7 +503,7 @@ class Engine:
         return alternatives
 
     def compare(self, sketch, noise_type="Gaussian", level=DEFAULT_NOISE_LEVEL, seed=0, beta=None, steps=None,
-                region=None, references: bool = True) -> Comparison:
+                region=None, with_references: bool = True) -> Comparison:
         """Everything for one drawing: preprocess, corrupt, run the denoisers (timed), read the outputs."""
         kind = noise_kind(noise_type)
         beta, steps = self.check_map_settings(beta, steps, noise_type, level)
@@ -522,19 +526,28 @@ class Engine:
                 loss_history = out.loss_history.detach().float()[:, 0].numpy()
             if out.z_path is not None:
                 z_path = out.z_path.detach().float()[:, 0]
-        if references:
+        if with_references:
             for name, fn in self.references.items():
+                if kind not in REFERENCE_NOISES[name]:
+                    continue
                 start = time.perf_counter()
                 with torch.inference_mode():
-                    x_hat = fn(noisy, kind, level, mask).float().clamp(0, 1)
-                results[name] = MethodResult(x_hat, _psnr(x_hat, clean), 1000 * (time.perf_counter() - start))
-        readings = self.read(torch.cat([clean] + [r.x_hat for r in results.values()]))
-        clean_reading = None
+                    x_hat, what = fn(noisy, kind, level)
+                x_hat = x_hat.float().clamp(0, 1)
+                results[name] = MethodResult(x_hat, _psnr(x_hat, clean), 1000 * (time.perf_counter() - start),
+                                             what=what)
+        # One judge call for everything it reads: the clean input, each output, each MAP restart.
+        restarts = self._restart_images(map_out) if map_out is not None else None
+        batch = [clean] + [r.x_hat for r in results.values()] + ([restarts[1]] if restarts else [])
+        readings = self.read(torch.cat(batch))
+        clean_reading, alternatives = None, []
         if readings:
             clean_reading = readings[0]
             for r, reading in zip(results.values(), readings[1:]):
                 r.reading = reading
-        alternatives = self._alternatives(map_out, results["map"], clean) if "map" in results else []
+            if restarts is not None:
+                alternatives = self._alternatives(map_out, results["map"], clean, restarts,
+                                                  readings[1 + len(results):])
         settings = {"noise": kind, "level": level, "seed": int(seed),
                     "beta": float(beta) if beta is not None else None, "steps": steps,
                     "restarts": self.default_restarts,
