@@ -37,9 +37,15 @@ CONCURRENCY = int(os.environ.get("AELAB_DEMO_CONCURRENCY", "2"))
 torch.set_num_threads(int(os.environ.get("AELAB_DEMO_THREADS", "1")))
 Image.MAX_IMAGE_PIXELS = inf.MAX_SIDE ** 2   # refuse decompression bombs in any upload
 MAX_UPLOAD = "2mb"                            # Gradio's own uploads (API callers); the pad sends data URLs
-LABELS = {"clean": "What the models see", "noisy": "Noisy input", "ae": "AE (A1, 2-D code)",
-          "vae": "VAE bottleneck (16-D)", "map": "MAP through the VAE decoder",
-          "filter": "Best classical filter", "dncnn": "Learned denoising net"}
+# Card labels short enough for one line on a phone; the full name shows on hover.
+LABELS = {"clean": "Your digit, 28x28", "noisy": "Noisy input", "ae": "AE (2-D code)", "vae": "VAE (16-D)",
+          "map": "MAP (VAE decoder)", "filter": "Best filter", "dncnn": "DnCNN (learned)"}
+TITLES = {"clean": "What the models see: your drawing cropped, scaled and centred as MNIST was",
+          "noisy": "The noisy input every denoiser gets", "ae": "The A1 autoencoder (2-D ReLU code)",
+          "vae": "The 16-D VAE as a bottleneck: decode(encoder mean)",
+          "map": "MAP: the latent code whose decoding best explains the noisy input (16-D VAE decoder)",
+          "filter": "The classical filter with the best validation PSNR at this noise (scoreboard)",
+          "dncnn": "The scoreboard's learned denoising network (DnCNN), trained on Gaussian noise"}
 REFERENCE_KEYS = ("filter", "dncnn")
 ERASED_RGB = np.array([150, 30, 30], dtype=np.uint8)  # erased pixels, so a black-on-black hole shows
 
@@ -54,19 +60,19 @@ def png_url(img: np.ndarray, fmt: str = "png") -> str:
     return f"data:image/{fmt};base64," + base64.b64encode(buf.getvalue()).decode()
 
 
-def example_urls() -> list[str]:
-    """The examples (first test image of each digit) as 28x28 black-on-white PNG data URLs."""
+def example_pixels() -> list[list[int]]:
+    """The examples (first test image of each digit) as 784 grey levels each, black on white."""
     from core.data import examples
 
-    return [png_url(255 - inf.to_uint8(img[None])) for img in examples()[0]]
+    return [(255 - inf.to_uint8(img[None])).ravel().tolist() for img in examples()[0]]
 
 
 try:
     ENGINE = inf.Engine.load()
-    EXAMPLES = example_urls()
+    EXAMPLES = example_pixels()
     # One request's work at start (torch and oneDNN set up lazily): the first visitor sees the
     # same latencies as every later one.
-    ENGINE.latent_image(ENGINE.compare(EXAMPLES[7]))
+    ENGINE.latent_image(ENGINE.compare(np.array(EXAMPLES[7], dtype=np.uint8).reshape(28, 28)))
 except Exception as exc:  # e.g. a checkpoint not trained yet: say which and how, not a traceback
     sys.exit(f"The demo cannot start: {type(exc).__name__}: {exc}\n"
              "`make demo` fetches MNIST and trains any missing shipped model first.")
@@ -89,29 +95,38 @@ def reading_line(c: inf.Comparison, key: str | None, reading) -> str:
     return f'<div class="reading">{text}</div>'
 
 
-def card(key: str, img: np.ndarray, lines: str) -> str:
+def image_urls(c: inf.Comparison) -> dict[str, str]:
+    """Every image of the panel as a PNG data URL, encoded once (the panel and the JSON share them)."""
+    return {"clean": png_url(inf.to_uint8(c.clean)), "noisy": png_url(noisy_view(c)),
+            **{k: png_url(inf.to_uint8(r.x_hat)) for k, r in c.results.items()}}
+
+
+def card(key: str, url: str, lines: str) -> str:
     cls = "card ref" if key in REFERENCE_KEYS else "card"
-    return (f'<div class="{cls}" id="card-{key}"><div class="label">{html.escape(LABELS[key])}</div>'
-            f'<img src="{png_url(img)}" alt="{html.escape(LABELS[key])}">{lines}</div>')
+    return (f'<div class="{cls}" id="card-{key}" title="{html.escape(TITLES[key])}">'
+            f'<div class="label">{html.escape(LABELS[key])}</div>'
+            f'<img src="{url}" alt="{html.escape(LABELS[key])}">{lines}</div>')
 
 
-def results_html(c: inf.Comparison) -> str:
-    cards = [card("clean", inf.to_uint8(c.clean), '<div class="psnr">the clean reference</div>'
+def results_html(c: inf.Comparison, urls: dict[str, str]) -> str:
+    cards = [card("clean", urls["clean"], '<div class="psnr">the clean reference</div>'
                   + reading_line(c, None, c.clean_reading)),
-             card("noisy", noisy_view(c), f'<div class="psnr"><b>PSNR {c.noisy_psnr:.2f} dB</b></div>')]
+             card("noisy", urls["noisy"], f'<div class="psnr"><b>PSNR {c.noisy_psnr:.2f} dB</b></div>')]
     for key, r in c.results.items():
         lines = f'<div class="psnr" id="psnr-{key}"><b>PSNR {r.psnr:.2f} dB</b> · {r.ms:.0f} ms</div>'
         lines += reading_line(c, key, r.reading)
         if key in inf.NOTES:
             lines += f'<div class="note">{html.escape(inf.NOTES[key])}</div>'
+        if r.what:
+            lines += f'<div class="note">{html.escape(r.what)}</div>'
         if key == "map":
             lines += f'<div class="note">likelihood: {html.escape(c.settings["map_likelihood"])}</div>'
             if c.alternatives:
-                alts = "".join(f'<figure><img src="{png_url(inf.to_uint8(a.x_hat))}" alt="alternative">'
+                alts = "".join(f'<figure><img src="{png_url(inf.to_uint8(a.x_hat))}" alt="another MAP restart">'
                                f'<figcaption>{a.reading[0]} ({100 * a.reading[1]:.0f} %)</figcaption></figure>'
                                for a in c.alternatives)
                 lines += f'<div class="alts" id="map-alternatives"><span>other restarts read:</span>{alts}</div>'
-        cards.append(card(key, inf.to_uint8(r.x_hat), lines))
+        cards.append(card(key, urls[key], lines))
     warn = "".join(f'<div class="warning">{html.escape(w)}</div>' for w in c.warnings)
     return warn + '<div class="cards">' + "".join(cards) + "</div>"
 
@@ -157,10 +172,8 @@ def compare(drawing, noise_type, level, seed, beta, steps, auto_beta=True, regio
                        print_exception=False) from None
     for warning in c.warnings:
         gr.Warning(warning)
-    numbers = c.numbers()
-    numbers["images"] = {"clean": png_url(inf.to_uint8(c.clean)), "noisy": png_url(noisy_view(c)),
-                         **{k: png_url(inf.to_uint8(r.x_hat)) for k, r in c.results.items()}}
-    return results_html(c), details_html(c, latent), numbers
+    urls = image_urls(c)
+    return results_html(c, urls), details_html(c, latent), {**c.numbers(), "images": urls}
 
 
 def quiet_checks(component, name: str):

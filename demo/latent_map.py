@@ -31,6 +31,7 @@ class LatentMap:
     def __init__(self, model, name: str, z: torch.Tensor, labels: torch.Tensor, path_decoder=None):
         self.model, self.name, self.path_decoder = model, name, path_decoder
         self.z, self.labels = z, labels
+        self._bases: dict[bool, Image.Image] = {}
         self._render_background()
 
     @classmethod
@@ -111,9 +112,18 @@ class LatentMap:
         points = {k: z[i] for i, k in enumerate(images)}
         return points, (z[len(images):] if n_path else None)
 
+    def _base(self, with_path: bool) -> Image.Image:
+        """The background with its legend, drawn once per kind (text rendering is most of a request's
+        drawing time)."""
+        if with_path not in self._bases:
+            img = Image.fromarray(self.background)
+            self._legend(ImageDraw.Draw(img), with_path)
+            self._bases[with_path] = img
+        return self._bases[with_path].copy()
+
     def render(self, comparison) -> np.ndarray:
         points, path = self.positions(comparison)
-        img = Image.fromarray(self.background)
+        img = self._base(path is not None)
         draw = ImageDraw.Draw(img)
         if path is not None and len(path) > 1:
             px = self.pixel(path)
@@ -125,7 +135,6 @@ class LatentMap:
             if key in points:
                 label, rgb, shape = STYLE[key]
                 _marker(draw, self.pixel(points[key][None])[0], shape, rgb, 7 if key == "clean" else 5)
-        self._legend(draw, path is not None)
         return np.asarray(img)
 
     def _legend(self, draw: ImageDraw.ImageDraw, with_path: bool) -> None:

@@ -13,13 +13,22 @@
   const MIN_SIDE = 16, MAX_SIDE = 2048;   // as demo/inference.py
   const BRUSH = Math.round(SIZE * 0.085); // a digit drawn ~220 px tall gets ~2.5-px strokes at 28x28
   let mode = "draw";
-  let painted = false;
-  const examples = JSON.parse(root.dataset.examples).map((src) => { const im = new Image(); im.src = src; return im; });
+  let painted = false, inked = false;
+  // The examples come as 28x28 grey levels (0 = ink) and are painted synchronously: an image
+  // element would decode asynchronously, and a quick Compare would export the previous drawing.
+  const examples = JSON.parse(root.dataset.examples).map((grey) => {
+    const c = document.createElement("canvas");
+    c.width = c.height = 28;
+    const x = c.getContext("2d"), px = x.createImageData(28, 28);
+    grey.forEach((v, i) => { px.data.set([v, v, v, 255], 4 * i); });
+    x.putImageData(px, 0, 0);
+    return c;
+  });
 
   function say(text, bad) { status.textContent = text; status.classList.toggle("bad", !!bad); }
   function ctx(c) { const x = c.getContext("2d"); x.lineCap = "round"; x.lineJoin = "round"; return x; }
   function clear(which) {
-    if (which !== "region") { ctx(ink).clearRect(0, 0, SIZE, SIZE); }
+    if (which !== "region") { ctx(ink).clearRect(0, 0, SIZE, SIZE); inked = false; }
     if (which !== "ink") { ctx(paint).clearRect(0, 0, SIZE, SIZE); painted = false; }
   }
   function setMode(m) {
@@ -40,19 +49,20 @@
     const p = point(e);
     c.beginPath(); c.moveTo(...(last || p)); c.lineTo(...p); c.stroke();
     last = p;
-    if (mode === "region") { painted = true; }
+    if (mode === "region") { painted = true; } else { inked = true; }
   }
   paint.addEventListener("pointerdown", (e) => { paint.setPointerCapture(e.pointerId); last = null; stroke(e); e.preventDefault(); });
   paint.addEventListener("pointermove", (e) => { if (last) { stroke(e); } });
   for (const ev of ["pointerup", "pointercancel"]) { paint.addEventListener(ev, () => { last = null; }); }
 
   function drawImage(im, w, h) {
-    // Fit inside the canvas, aspect kept, never enlarged beyond 1:1 for small images (no stretching).
-    const s = Math.min(SIZE / w, SIZE / h, w < SIZE / 2 && h < SIZE / 2 ? 1 : Infinity);
+    // Fit inside the canvas, aspect kept (too small an image never gets here: it is refused).
+    const s = Math.min(SIZE / w, SIZE / h);
     clear();
     const c = ctx(ink);
     c.fillStyle = "#fff"; c.fillRect(0, 0, SIZE, SIZE);
     c.drawImage(im, (SIZE - w * s) / 2, (SIZE - h * s) / 2, w * s, h * s);
+    inked = true;
   }
   root.querySelectorAll(".examples button").forEach((b, i) => b.addEventListener("click", () => {
     drawImage(examples[i], 28, 28);   // preloaded: drawn before any later click can export
@@ -80,11 +90,6 @@
     say(`Loaded ${im.width}x${im.height} px: press Compare.`);
   });
 
-  function blank(c) {
-    const d = c.getContext("2d").getImageData(0, 0, SIZE, SIZE).data;
-    for (let i = 3; i < d.length; i += 4) { if (d[i]) { return false; } }
-    return true;
-  }
   function exported(c, background) {
     const out = document.createElement("canvas");
     out.width = out.height = EXPORT;
@@ -96,7 +101,7 @@
   }
   window.aelabPad = {
     export() {
-      return { drawing: blank(ink) ? "" : exported(ink, "#fff"), region: painted ? exported(paint, null) : "" };
+      return { drawing: inked ? exported(ink, "#fff") : "", region: painted ? exported(paint, null) : "" };
     },
     mode: () => mode,
   };
