@@ -17,6 +17,7 @@ import io
 import json
 import os
 import sys
+import time
 import traceback
 from pathlib import Path
 
@@ -72,7 +73,8 @@ try:
     EXAMPLES = example_pixels()
     # One request's work at start (torch and oneDNN set up lazily): the first visitor sees the
     # same latencies as every later one.
-    ENGINE.latent_image(ENGINE.compare(np.array(EXAMPLES[7], dtype=np.uint8).reshape(28, 28)))
+    ENGINE.latent(ENGINE.compare(np.array(EXAMPLES[7], dtype=np.uint8).reshape(28, 28)))
+    LATENT_URL = ENGINE.latent_map.background_url() if ENGINE.latent_map is not None else None
 except Exception as exc:  # e.g. a checkpoint not trained yet: say which and how, not a traceback
     sys.exit(f"The demo cannot start: {type(exc).__name__}: {exc}\n"
              "`make demo` fetches MNIST and trains any missing shipped model first.")
@@ -108,7 +110,7 @@ def card(key: str, url: str, lines: str) -> str:
             f'<img src="{url}" alt="{html.escape(LABELS[key])}">{lines}</div>')
 
 
-def results_html(c: inf.Comparison, urls: dict[str, str]) -> str:
+def results_html(c: inf.Comparison, urls: dict[str, str], server_ms: float) -> str:
     cards = [card("clean", urls["clean"], '<div class="psnr">the clean reference</div>'
                   + reading_line(c, None, c.clean_reading)),
              card("noisy", urls["noisy"], f'<div class="psnr"><b>PSNR {c.noisy_psnr:.2f} dB</b></div>')]
@@ -128,11 +130,14 @@ def results_html(c: inf.Comparison, urls: dict[str, str]) -> str:
                 lines += f'<div class="alts" id="map-alternatives"><span>other restarts read:</span>{alts}</div>'
         cards.append(card(key, urls[key], lines))
     warn = "".join(f'<div class="warning">{html.escape(w)}</div>' for w in c.warnings)
-    return warn + '<div class="cards">' + "".join(cards) + "</div>"
+    timing = (f'<div class="timing" id="server-ms" data-ms="{server_ms:.1f}">computed in {server_ms:.0f} ms '
+              f'on the server (the three denoisers: {c.numbers()["total_ms"]:.0f} ms)</div>')
+    return warn + '<div class="cards">' + "".join(cards) + "</div>" + timing
 
 
-def details_html(c: inf.Comparison, latent: np.ndarray | None) -> str:
-    """MAP's objective per step as an inline SVG polyline, and the 2-D latent map."""
+def details_html(c: inf.Comparison, overlay: str | None) -> str:
+    """MAP's objective per step as an inline SVG polyline, and the marks on the 2-D latent map (its
+    image is in the page's CSS, loaded once)."""
     parts = []
     if c.loss_history is not None and len(c.loss_history) > 1:
         y = np.log10(np.maximum(c.loss_history, 1e-9))
@@ -144,8 +149,8 @@ def details_html(c: inf.Comparison, latent: np.ndarray | None) -> str:
                      f'<text x="12" y="185" font-size="11">step 0 … {len(y) - 1}; objective {c.loss_history[0]:.3g} → '
                      f'{c.loss_history[-1]:.3g} (log scale)</text></svg>'
                      '<figcaption>MAP objective per step (best restart)</figcaption></figure>')
-    if latent is not None:
-        parts.append(f'<figure class="latent"><img src="{png_url(latent, "jpeg")}" alt="2-D latent map">'
+    if overlay is not None:
+        parts.append(f'<figure class="latent"><div class="latent-map">{overlay}</div>'
                      '<figcaption>Where the drawing, its noisy version and the outputs land on the '
                      '2-D latent map (MAP\'s path in orange)</figcaption></figure>')
     return '<div class="details">' + "".join(parts) + "</div>"
@@ -155,6 +160,7 @@ def compare(drawing, noise_type, level, seed, beta, steps, auto_beta=True, regio
     """drawing / region: PNG data URLs (the pad's canvases; region only for "Painted region").
     auto_beta (the default, also through the API): MAP uses the beta validated for this noise;
     False: the given beta."""
+    start = time.perf_counter()
     try:
         if not drawing:
             raise inf.InputError("The canvas is empty: draw a digit (or pick a test digit).")
@@ -162,7 +168,7 @@ def compare(drawing, noise_type, level, seed, beta, steps, auto_beta=True, regio
             raise inf.InputError("The drawing must be a PNG image sent as a data:image/png;base64 URL.")
         c = ENGINE.compare(drawing, noise_type, level, seed, None if auto_beta else beta, steps,
                            region=region or None)
-        latent = ENGINE.latent_image(c)
+        latent = ENGINE.latent(c)
     except inf.InputError as exc:  # the user's mistake: one log line, their message, nothing internal
         log(f"input refused: {str(exc)[:200]}")
         raise gr.Error(str(exc), title="Cannot use this input", print_exception=False) from None
@@ -173,7 +179,11 @@ def compare(drawing, noise_type, level, seed, beta, steps, auto_beta=True, regio
     for warning in c.warnings:
         gr.Warning(warning)
     urls = image_urls(c)
-    return results_html(c, urls), details_html(c, latent), {**c.numbers(), "images": urls}
+    details = details_html(c, latent[0] if latent else None)
+    server_ms = 1000 * (time.perf_counter() - start)
+    numbers = {**c.numbers(), "server_ms": round(server_ms, 1), "images": urls,
+               "latent_map": latent[1] if latent else None}
+    return results_html(c, urls, server_ms), details, numbers
 
 
 def quiet_checks(component, name: str):
@@ -221,10 +231,17 @@ CSS = """
 .alts figure { margin: 0; width: 40px; text-align: center; } .alts img { width: 40px; }
 .no-refs .card.ref { display: none; }
 .warning { color: #8a5300; font-size: 0.85rem; }
+.timing { color: #777; font-size: 0.75rem; margin-top: 4px; }
 .details { display: flex; flex-wrap: wrap; gap: 12px; } .details figure { margin: 0; }
-.details .curve svg { width: 300px; } .details .latent img { max-width: 100%; width: 520px; }
+.details .curve svg { width: 300px; }
+.details .latent { width: 520px; max-width: 100%; }
+.latent-map svg { width: 100%; height: 100%; display: block; }
 .details figcaption { font-size: 0.8rem; color: #555; }
 """
+if LATENT_URL:  # the latent map's image, in the stylesheet the page loads once
+    _h, _w = ENGINE.latent_map.base.shape[:2]
+    CSS += (f'.latent-map {{ width: 100%; aspect-ratio: {_w} / {_h}; '
+            f'background: url("{LATENT_URL}") 0 0 / 100% 100% no-repeat; }}\n')
 PAD_HTML = """<div class="pad" data-examples='{examples}'>
 <div class="stack"><canvas class="ink" width="280" height="280"></canvas>
 <canvas class="region" width="280" height="280"></canvas></div>
@@ -286,8 +303,9 @@ with gr.Blocks(title="Autoencoder Lab: denoising demo", delete_cache=(600, 1800)
                                                label="steps", info=f"optimiser iterations; {ENGINE.default_restarts} "
                                                "restarts, the best kept"), "MAP steps")
     details = gr.HTML(elem_id="details", padding=False)
-    with gr.Accordion("All numbers (JSON)", open=False):
-        numbers = gr.JSON(label="numbers")
+    # Every number and image as JSON, for API callers: the page shows them in the cards, and a
+    # rendered JSON tree of the images slowed every result in the browser (bench.demo_click).
+    numbers = gr.JSON(label="numbers", visible=False)
 
     run.click(compare, [drawing, noise_type, level, seed, beta, steps, auto_beta, region],
               [results, details, numbers], js=CAPTURE_JS, api_name="compare",

@@ -556,9 +556,15 @@ class Engine:
         return Comparison(clean, noisy, mask, _psnr(noisy, clean), results, loss_history, z_path,
                           prepared.warnings, settings, clean_reading, alternatives)
 
-    def latent_image(self, comparison: Comparison) -> np.ndarray | None:
-        """The test set's 2-D latent map with this drawing, its noisy version, the outputs and MAP's path."""
-        return None if self.latent_map is None else self.latent_map.render(comparison)
+    def latent(self, comparison: Comparison) -> tuple[str, dict] | None:
+        """Where this drawing, its noisy version, the outputs and MAP's path land on the test set's 2-D
+        latent map: (SVG overlay for `latent_map.background_url()`, the positions as plain numbers)."""
+        if self.latent_map is None:
+            return None
+        points, path = self.latent_map.positions(comparison)
+        numbers = {"model": self.latent_map.name, **{k: np.round(v, 4).tolist() for k, v in points.items()},
+                   "map_path": None if path is None else np.round(path, 4).tolist()}
+        return self.latent_map.overlay(points, path), numbers
 
 
 def to_uint8(x: torch.Tensor, factor: int = 1) -> np.ndarray:

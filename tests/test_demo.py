@@ -210,19 +210,29 @@ def test_a_damaged_latent_map_cache_is_recomputed(engine, tmp_path, monkeypatch,
 
 
 def test_latent_map_marks_the_digit_and_the_map_path(engine):
+    import re
+
     c = engine.compare(sketch(drawing("one")), "Gaussian", 0.3, 0)
     lm = engine.latent_map
     points, path = lm.positions(c)
     assert set(points) == {"clean", "noisy", "ae", "vae", "map"} and path.shape[1] == 2
     assert 2 <= len(path) <= 40
-    img = engine.latent_image(c)
-    assert img.shape == lm.background.shape and img.dtype == np.uint8
-    col, row = lm.pixel(points["clean"][None])[0].round().astype(int)
-    patch = (slice(row - 2, row + 3), slice(col - 2, col + 3))
-    assert np.abs(img[patch].astype(int) - lm.background[patch].astype(int)).sum() > 0
+    svg, numbers = engine.latent(c)
+    height, width = lm.base.shape[:2]
+    assert f'viewBox="0 0 {width} {height}"' in svg and "<polyline" in svg
+    for key, z in points.items():  # each marker where the map's axes put its point
+        m = re.search(rf'data-key="{key}" data-x="([-\d.]+)" data-y="([-\d.]+)"', svg)
+        assert np.allclose([float(m[1]), float(m[2])], lm.pixel(z[None])[0], atol=0.06), key
+    assert np.allclose(numbers["clean"], points["clean"], atol=1e-4) and len(numbers["map_path"]) == len(path)
     l, t, r, b = lm._box
     corners = lm.pixel(np.array([[lm.limits[0], lm.limits[3]], [lm.limits[1], lm.limits[2]]]))
     assert np.allclose(corners, [[l, t], [r, b]], atol=1)
+    # The image under the overlay is sent once, with its legend drawn in the right margin only.
+    url = lm.background_url()
+    assert Image.open(io.BytesIO(base64.b64decode(url.split(",", 1)[1]))).size == (width, height)
+    changed = np.abs(lm.base.astype(int) - lm.background.astype(int)).sum(2) > 0
+    assert changed.any() and not changed[:, : int(r) + 1].any()
+    assert len(svg) < 8000  # what each request sends instead of an 80 kB image
 
 
 # --- issue 16: inputs that got through or got the wrong message -------------------------------------

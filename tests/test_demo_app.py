@@ -71,7 +71,11 @@ def test_api_answers_with_every_output_and_reading(app_url):
     for m in ("ae", "vae", "map", "filter", "dncnn"):
         card = results.split(f'id="card-{m}"')[1].split('<div class="card')[0]
         assert ('class="differs"' in card) == (m in marked), m
-    assert "<svg" in details and "data:image/jpeg;base64," in details
+    # The MAP curve and the marks on the latent map are small SVGs (the map's image is in the page's
+    # stylesheet, sent once); the positions are in the numbers too.
+    assert details.count("<svg") == 2 and 'class="latent-overlay"' in details and len(details) < 20_000
+    assert len(numbers["latent_map"]["clean"]) == 2 and numbers["latent_map"]["map_path"]
+    assert numbers["server_ms"] >= numbers["total_ms"] > 0
     for key, url in numbers["images"].items():
         assert decode(url).shape[:2] == (28, 28), key
     # MAP's beta: validated for the noise level (clipping-aware objective) unless the caller turns
@@ -269,6 +273,8 @@ def test_results_are_visible_after_compare_on_a_laptop_screen(page):
     page.click("#pad .examples button[data-example='5']")
     compare_and_wait(page)
     assert page.evaluate("window.scrollY") == 0
+    background = page.evaluate("getComputedStyle(document.querySelector('.latent-map')).backgroundImage")
+    assert background.startswith('url("data:image/jpeg;base64,')
     for key in ("ae", "vae", "map"):
         box = page.locator(f"#card-{key}").bounding_box()
         assert box["y"] >= 0 and box["y"] + box["height"] <= 900, (key, box)
