@@ -6,7 +6,8 @@
 Binds 127.0.0.1:7860 unless --host/--port or GRADIO_SERVER_NAME/GRADIO_SERVER_PORT say otherwise,
 and prints the URL. The models are loaded once, at start; all the computing is in demo/inference.py.
 The drawing pad is a plain canvas (demo/pad.js); results come back as one HTML panel with the images
-inline (tiny 28x28 PNGs), so no response shares a file with another.
+inline (tiny 28x28 PNGs), so no response shares a file with another, and kept small (the latent map's
+image is in the stylesheet, loaded once; a result only marks positions on it).
 """
 from __future__ import annotations
 
@@ -55,10 +56,10 @@ def log(message: str) -> None:
     print(f"demo: {message}", file=sys.stderr, flush=True)
 
 
-def png_url(img: np.ndarray, fmt: str = "png") -> str:
+def png_url(img: np.ndarray) -> str:
     buf = io.BytesIO()
-    Image.fromarray(img).save(buf, format=fmt, **({"quality": 85} if fmt == "jpeg" else {}))
-    return f"data:image/{fmt};base64," + base64.b64encode(buf.getvalue()).decode()
+    Image.fromarray(img).save(buf, format="png")
+    return "data:image/png;base64," + base64.b64encode(buf.getvalue()).decode()
 
 
 def example_pixels() -> list[list[int]]:
@@ -298,13 +299,14 @@ with gr.Blocks(title="Autoencoder Lab: denoising demo", delete_cache=(600, 1800)
                                         info="untick, or move the slider, to choose beta yourself")
                 beta = quiet_checks(gr.Slider(0, ENGINE.max_beta, value=ENGINE.beta_for("Gaussian", DEFAULT_NOISE_LEVEL),
                                               step=0.001, label="beta (prior weight)", elem_id="beta",
-                                              info="argmin_z ||x - g(z)||² + beta ||z||²"), "MAP beta")
+                                              info="argmin_z ||x - g(z)||² + beta ||z||² (Gaussian noise: g(z) as the "
+                                                   "noise's clipping would leave it)"), "MAP beta")
                 steps = quiet_checks(gr.Slider(1, ENGINE.max_steps, value=ENGINE.default_steps, step=1,
                                                label="steps", info=f"optimiser iterations; {ENGINE.default_restarts} "
                                                "restarts, the best kept"), "MAP steps")
     details = gr.HTML(elem_id="details", padding=False)
     # Every number and image as JSON, for API callers: the page shows them in the cards, and a
-    # rendered JSON tree of the images slowed every result in the browser (bench.demo_click).
+    # rendered JSON tree of the images slowed every result in the browser (timed as bench.demo_click does).
     numbers = gr.JSON(label="numbers", visible=False)
 
     run.click(compare, [drawing, noise_type, level, seed, beta, steps, auto_beta, region],

@@ -2,7 +2,7 @@
 matplotlib and sent to the browser once (`background_url`); per request only an SVG overlay in the
 same pixel coordinates marks the drawing, its noisy version, the three outputs and MAP's path
 (`overlay`): a few hundred bytes instead of re-sending an 80 kB image, which Gradio's HTML output
-took about 0.4 s to take in on this machine (bench.demo_click).
+took about 0.4 s per result to take in on this machine (timed with bench.demo_click's machinery).
 
 MAP searches a 16-D latent space; its path is shown on the 2-D map by decoding each step's z with
 the 16-D decoder and encoding the decoded image with the 2-D model.

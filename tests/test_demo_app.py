@@ -71,6 +71,10 @@ def test_api_answers_with_every_output_and_reading(app_url):
     for m in ("ae", "vae", "map", "filter", "dncnn"):
         card = results.split(f'id="card-{m}"')[1].split('<div class="card')[0]
         assert ('class="differs"' in card) == (m in marked), m
+    # MAP's other restarts that read as other digits are shown with their reading.
+    alternatives = numbers["map_alternatives"]
+    assert ('id="map-alternatives"' in results) == bool(alternatives)
+    assert all(a["reading"]["digit"] != numbers["map"]["reading"]["digit"] for a in alternatives)
     # The MAP curve and the marks on the latent map are small SVGs (the map's image is in the page's
     # stylesheet, sent once); the positions are in the numbers too.
     assert details.count("<svg") == 2 and 'class="latent-overlay"' in details and len(details) < 20_000
