@@ -5,13 +5,13 @@ for one drawing, measured through gradio_client against a running app, one reque
 
 Without --url it starts `python -m demo.app` on a free loopback port and stops it afterwards. Prints p50
 and p95 of
-  (a) the whole request as gradio_client sees it (upload of the drawing, queue, preprocessing, the
-      three denoisers, the latent map, encoding and returning the outputs);
+  (a) the whole request as gradio_client sees it (the drawing as a PNG data URL, queue,
+      preprocessing, the denoisers and references, the judge, the latent map, the outputs);
   (b) the same round trip to a no-op app with the same components, started in this process: the
       floor of gradio_client + Gradio itself on this machine (the client polls its message queue
       every 50 ms, gradio_client/utils.py), which no work in the app can remove;
   (c) (a) minus the median of (b): what the demo's own code adds to a request;
-  (d) the whole request over Gradio's own HTTP API (upload, call, read the event stream) on one
+  (d) the whole request over Gradio's own HTTP API (call, read the event stream) on one
       keep-alive connection, as a browser does it: no client polling, no per-call TLS setup;
   (e) the three denoisers' own time as the app reports it.
 Target (issue 5): p50 <= 150 ms, p95 <= 300 ms for all three denoisers on one drawing.
@@ -41,24 +41,25 @@ def _client(url: str):
 
 
 def _sketch_file(tmp: str) -> str:
+    """The drawing as the pad sends it: a PNG data URL of the white 140-px canvas (tmp unused)."""
+    import base64
+    import io
+
     from PIL import Image
 
-    path = os.path.join(tmp, "seven.png")
-    Image.fromarray(drawing("seven")).save(path)
-    return path
+    buf = io.BytesIO()
+    Image.fromarray(drawing("seven", size=140, width=12, background="white")).save(buf, format="PNG")
+    return "data:image/png;base64," + base64.b64encode(buf.getvalue()).decode()
 
 
 def measure(url: str, runs: int, warmup: int, noise: str, level: float) -> dict[str, np.ndarray]:
-    from gradio_client import handle_file
-
     client = _client(url)
     with tempfile.TemporaryDirectory() as tmp:
         path = _sketch_file(tmp)
         wall, denoisers, per_method = [], [], {"ae": [], "vae": [], "map": []}
         for i in range(warmup + runs):
-            value = {"background": None, "layers": [], "composite": handle_file(path)}
             start = time.perf_counter()
-            out = client.predict(sketch=value, noise_type=noise, level=level, seed=i, api_name="/compare")
+            out = client.predict(drawing=path, noise_type=noise, level=level, seed=i, api_name="/compare")
             elapsed = 1000 * (time.perf_counter() - start)
             if i >= warmup:
                 numbers = out[-1]
@@ -82,12 +83,8 @@ def measure_http(url: str, runs: int, warmup: int, noise: str, level: float, bet
         path = _sketch_file(tmp)
         for i in range(warmup + runs):
             start = time.perf_counter()
-            with open(path, "rb") as f:
-                uploaded = http.post("gradio_api/upload", files={"files": f}).raise_for_status().json()[0]
-            sketch = {"background": None, "layers": [],
-                      "composite": {"path": uploaded, "meta": {"_type": "gradio.FileData"}}}
             event = http.post("gradio_api/call/compare",
-                              json={"data": [sketch, noise, level, i, beta, steps, True]}).raise_for_status().json()
+                              json={"data": [path, noise, level, i, beta, steps, True, ""]}).raise_for_status().json()
             stream = http.get(f"gradio_api/call/compare/{event['event_id']}").raise_for_status().text
             elapsed = 1000 * (time.perf_counter() - start)
             if "event: complete" not in stream:
@@ -103,18 +100,13 @@ def measure_http(url: str, runs: int, warmup: int, noise: str, level: float, bet
 def floor(runs: int, warmup: int) -> np.ndarray:
     """Client wall times (ms) of a no-op app with the demo's inputs and outputs, same transport."""
     import gradio as gr
-    from gradio_client import handle_file
 
-    tiny = np.zeros((28, 28), dtype=np.uint8)
-
-    def nothing(sketch, noise_type, level, seed):
-        return [tiny] * 5 + ["PSNR"] * 4 + [None, tiny, {"total_ms": 0}]
+    def nothing(drawing, noise_type, level, seed):
+        return "<div>results</div>", "<div>details</div>", {"total_ms": 0}
 
     with gr.Blocks() as app:
-        inputs = [gr.Sketchpad(type="numpy", image_mode="RGBA", canvas_size=(400, 400), fixed_canvas=True),
-                  gr.Radio(["Gaussian"]), gr.Slider(0, 1), gr.Number()]
-        outputs = ([gr.Image(type="numpy", format="png") for _ in range(5)] + [gr.Markdown() for _ in range(4)]
-                   + [gr.LinePlot(x="step", y="objective"), gr.Image(type="numpy", format="jpeg"), gr.JSON()])
+        inputs = [gr.Textbox(visible=False), gr.Radio(["Gaussian"]), gr.Slider(0, 1), gr.Number()]
+        outputs = [gr.HTML(), gr.HTML(), gr.JSON()]
         gr.Button().click(nothing, inputs, outputs, api_name="compare")
     app.queue().launch(server_name="127.0.0.1", server_port=free_port(), prevent_thread_lock=True, quiet=True)
     try:
@@ -123,9 +115,8 @@ def floor(runs: int, warmup: int) -> np.ndarray:
             path = _sketch_file(tmp)
             times = []
             for i in range(warmup + runs):
-                value = {"background": None, "layers": [], "composite": handle_file(path)}
                 start = time.perf_counter()
-                client.predict(value, "Gaussian", 0.5, i, api_name="/compare")
+                client.predict(path, "Gaussian", 0.5, i, api_name="/compare")
                 times.append(1000 * (time.perf_counter() - start))
     finally:
         app.close()

@@ -107,10 +107,13 @@ def expected_clipped(g: Tensor, sigma: float) -> Tensor:
     a black background to about 0.4 sigma, which the plain objective would try to reproduce."""
     if sigma <= 0:
         return g
-    normal = torch.distributions.Normal(0.0, 1.0)
     a, b = -g / sigma, (1 - g) / sigma
-    cdf_a, cdf_b = normal.cdf(a), normal.cdf(b)
-    pdf_a, pdf_b = normal.log_prob(a).exp(), normal.log_prob(b).exp()
+    # The standard normal's cdf and pdf written out as torch.distributions.Normal(0, 1) computes
+    # them (bit for bit the same values and gradients), without its per-call object and argument
+    # checks: this runs once per MAP iteration, and those checks were about half its time.
+    cdf_a, cdf_b = 0.5 * (1 + torch.erf(a / math.sqrt(2))), 0.5 * (1 + torch.erf(b / math.sqrt(2)))
+    log_norm = math.log(math.sqrt(2 * math.pi))
+    pdf_a, pdf_b = (-(a ** 2) / 2 - log_norm).exp(), (-(b ** 2) / 2 - log_norm).exp()
     return g * (cdf_b - cdf_a) + sigma * (pdf_a - pdf_b) + (1 - cdf_b)
 
 

@@ -1,6 +1,8 @@
-"""The demo's 2-D latent map: the test set's scatter (A2/A7), rendered ONCE with matplotlib, then
-per request the drawing, its noisy version, the three outputs and MAP's path are drawn over a copy
-with PIL (about a millisecond instead of ~100 ms for re-plotting 10,000 points).
+"""The demo's 2-D latent map: the test set's scatter (A2/A7) with its legend, rendered ONCE with
+matplotlib and sent to the browser once (`background_url`); per request only an SVG overlay in the
+same pixel coordinates marks the drawing, its noisy version, the three outputs and MAP's path
+(`overlay`): a few hundred bytes instead of re-sending an 80 kB image, which Gradio's HTML output
+took about 0.4 s per result to take in on this machine (timed with bench.demo_click's machinery).
 
 MAP searches a 16-D latent space; its path is shown on the 2-D map by decoding each step's z with
 the 16-D decoder and encoding the decoded image with the 2-D model.
@@ -31,6 +33,7 @@ class LatentMap:
     def __init__(self, model, name: str, z: torch.Tensor, labels: torch.Tensor, path_decoder=None):
         self.model, self.name, self.path_decoder = model, name, path_decoder
         self.z, self.labels = z, labels
+        self._base: np.ndarray | None = None
         self._render_background()
 
     @classmethod
@@ -100,7 +103,7 @@ class LatentMap:
 
     def positions(self, comparison) -> tuple[dict, np.ndarray | None]:
         images = {"clean": comparison.clean, "noisy": comparison.noisy,
-                  **{m: r.x_hat for m, r in comparison.results.items()}}
+                  **{m: r.x_hat for m, r in comparison.results.items() if m in STYLE}}
         batch = [v for v in images.values()]
         n_path = 0
         if comparison.z_path is not None and self.path_decoder is not None:
@@ -111,22 +114,43 @@ class LatentMap:
         points = {k: z[i] for i, k in enumerate(images)}
         return points, (z[len(images):] if n_path else None)
 
-    def render(self, comparison) -> np.ndarray:
-        points, path = self.positions(comparison)
-        img = Image.fromarray(self.background)
-        draw = ImageDraw.Draw(img)
+    @property
+    def base(self) -> np.ndarray:
+        """The background with its legend (text rendering is the slow part: drawn once)."""
+        if self._base is None:
+            img = Image.fromarray(self.background)
+            self._legend(ImageDraw.Draw(img), with_path=True)
+            self._base = np.asarray(img)
+        return self._base
+
+    def background_url(self) -> str:
+        """`base` as a JPEG data URL: what the page loads once."""
+        import base64
+        import io
+
+        buf = io.BytesIO()
+        Image.fromarray(self.base).save(buf, format="JPEG", quality=85)
+        return "data:image/jpeg;base64," + base64.b64encode(buf.getvalue()).decode()
+
+    def overlay(self, points: dict, path: np.ndarray | None) -> str:
+        """An SVG over `base` (same pixel coordinates, scales with it) of `positions`' output: MAP's
+        path, then the markers."""
+        height, width = self.base.shape[:2]
+        parts = []
         if path is not None and len(path) > 1:
             px = self.pixel(path)
-            draw.line([tuple(p) for p in px], fill=PATH_RGB, width=2, joint="curve")
-            for p in px:
-                _marker(draw, p, "dot", PATH_RGB, 2)
-            _marker(draw, px[0], "ring", PATH_RGB, 5)
+            rgb = _css(PATH_RGB)
+            parts.append(f'<polyline points="{" ".join(f"{x:.1f},{y:.1f}" for x, y in px)}" fill="none" '
+                         f'stroke="{rgb}" stroke-width="2" stroke-linejoin="round"/>')
+            parts += [_svg_marker(p, "dot", PATH_RGB, 2) for p in px]
+            parts.append(_svg_marker(px[0], "ring", PATH_RGB, 5))
         for key in ("noisy", "ae", "vae", "map", "clean"):
             if key in points:
                 label, rgb, shape = STYLE[key]
-                _marker(draw, self.pixel(points[key][None])[0], shape, rgb, 7 if key == "clean" else 5)
-        self._legend(draw, path is not None)
-        return np.asarray(img)
+                parts.append(_svg_marker(self.pixel(points[key][None])[0], shape, rgb, 7 if key == "clean" else 5,
+                                         key))
+        return (f'<svg class="latent-overlay" viewBox="0 0 {width} {height}" role="img" '
+                f'aria-label="positions on the 2-D latent map">{"".join(parts)}</svg>')
 
     def _legend(self, draw: ImageDraw.ImageDraw, with_path: bool) -> None:
         font = ImageFont.load_default(size=11)
@@ -166,3 +190,35 @@ def _marker(draw: ImageDraw.ImageDraw, p, shape: str, rgb, r: float) -> None:
         radii = np.where(np.arange(10) % 2 == 0, r * 1.5, r * 0.6)
         draw.polygon([(x + q * np.cos(a), y - q * np.sin(a)) for a, q in zip(angles, radii)],
                      fill=rgb, outline=edge)
+
+
+def _css(rgb) -> str:
+    return "#%02x%02x%02x" % tuple(rgb)
+
+
+def _svg_marker(p, shape: str, rgb, r: float, key: str | None = None) -> str:
+    """The SVG twin of `_marker` (the legend's markers are drawn with PIL, the overlay's with SVG)."""
+    x, y = float(p[0]), float(p[1])
+    fill, edge = _css(rgb), 'stroke="#fff" stroke-width="1"'
+    data = f' data-key="{key}" data-x="{x:.1f}" data-y="{y:.1f}"' if key else ""
+    if shape == "dot":
+        return f'<circle cx="{x:.1f}" cy="{y:.1f}" r="{r}" fill="{fill}"/>'
+    if shape == "ring":
+        return f'<circle cx="{x:.1f}" cy="{y:.1f}" r="{r}" fill="none" stroke="{fill}" stroke-width="2"/>'
+    if shape == "circle":
+        return f'<circle cx="{x:.1f}" cy="{y:.1f}" r="{r}" fill="{fill}" {edge}{data}/>'
+    if shape == "square":
+        return f'<rect x="{x - r:.1f}" y="{y - r:.1f}" width="{2 * r}" height="{2 * r}" fill="{fill}" {edge}{data}/>'
+    if shape == "diamond":
+        q = r + 1
+        return (f'<polygon points="{x:.1f},{y - q:.1f} {x + q:.1f},{y:.1f} {x:.1f},{y + q:.1f} {x - q:.1f},{y:.1f}" '
+                f'fill="{fill}" {edge}{data}/>')
+    if shape == "cross":
+        return (f'<path d="M{x - r:.1f},{y - r:.1f}L{x + r:.1f},{y + r:.1f}M{x - r:.1f},{y + r:.1f}L{x + r:.1f},{y - r:.1f}" '
+                f'stroke="{fill}" stroke-width="3"{data}/>')
+    if shape == "star":
+        angles = np.pi / 2 + np.arange(10) * np.pi / 5
+        radii = np.where(np.arange(10) % 2 == 0, r * 1.5, r * 0.6)
+        pts = " ".join(f"{x + q * np.cos(a):.1f},{y - q * np.sin(a):.1f}" for a, q in zip(angles, radii))
+        return f'<polygon points="{pts}" fill="{fill}" {edge}{data}/>'
+    raise ValueError(f"unknown marker shape {shape!r}")

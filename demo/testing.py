@@ -14,6 +14,10 @@ from pathlib import Path
 import numpy as np
 
 ROOT = Path(__file__).resolve().parent.parent
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
+                 "--disable-component-update", "--no-first-run"]
+SEVEN = [[(-0.5, -0.6), (0.5, -0.6), (-0.15, 0.7)], [(-0.3, 0.05), (0.3, 0.05)]]  # pad-relative strokes
 
 # Polylines in a unit square (x right, y down), roughly MNIST-shaped.
 STROKES = {
@@ -41,6 +45,20 @@ def drawing(kind: str = "seven", size: int = 400, width: int = 28, offset=(0.0, 
             r = width / 2
             draw.ellipse((x - r, y - r, x + r, y + r), fill=(0, 0, 0, 255))
     return np.asarray(img).copy()
+
+
+def draw_seven(page, selector: str = "#pad canvas.region", last: bool = False, strokes=SEVEN,
+               size: float = 0.4) -> None:
+    """Drag the mouse over the element `selector` (a Playwright page) to draw a 7 in its middle."""
+    loc = page.locator(selector)
+    box = (loc.last if last else loc.first).bounding_box()
+    cx, cy, s = box["x"] + box["width"] / 2, box["y"] + box["height"] / 2, size * min(box["width"], box["height"])
+    for line in strokes:
+        page.mouse.move(cx + s * line[0][0], cy + s * line[0][1])
+        page.mouse.down()
+        for u, v in line[1:]:
+            page.mouse.move(cx + s * u, cy + s * v, steps=4)
+        page.mouse.up()
 
 
 def free_port() -> int:
