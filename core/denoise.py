@@ -303,7 +303,9 @@ class Denoisers:
         clip_aware (map only, needs noise_level): model the clipping of the noise (expected_clipped);
         much better at noise >= 0.3 (see the A8 table) but not the plain objective of A8(b).
         estimator (map only): a stand-in for map_estimate with its signature, e.g. the pose-aware
-        search of core.pose_map (`pose_map.pose_aware(den, x, ...)` passes it)."""
+        search of core.pose_map (`pose_map.pose_aware(den, x, ...)` passes it). It is kept only
+        where its shipped measurement says it helps: `pose_map.auto(den, x, condition=...,
+        noise_level=...)` chooses (`pose_map.recommended`)."""
         if method not in METHODS:
             raise ValueError(f"unknown method {method!r}; choose one of {', '.join(METHODS)}")
         if clip_aware and noise_level is None:

@@ -11,10 +11,16 @@ longer vector (z, u) through the decoder `v -> W(g(v[:d]), sigma * v[d:])`. Rest
 the encoder's mean with the identity pose; the others draw (z, u) from the prior.
 
 Why: the VAE learned centred, upright MNIST digits. A digit drawn 20 degrees tilted or 4 px off
-centre is far from every decoded image, so plain MAP explains it with another digit. Measured
-against plain MAP in and out of distribution by
+centre is far from every decoded image, so plain MAP explains it with another digit.
 
-    python -m core.pose_map --n 300 --levels 0.3 0.5 [--json]
+Measured against (clip-aware) MAP in and out of distribution, kept only where it helps:
+
+    python -m core.pose_map --n 300 --levels 0.3 0.5 [--json]   # measure and print
+    python -m core.pose_map --write                             # the artifact -> results/pose_map.json
+    recommended(condition), auto(den, x, condition=..., noise_level=...)   # use it where it helps
+
+The artifact is keyed by the sha256 of the VAE, the judge and MAP's defaults; `load_artifact()`
+refuses a stale one, naming the command that recomputes it.
 """
 from __future__ import annotations
 
@@ -25,11 +31,13 @@ import math
 import sys
 import time
 from dataclasses import asdict, dataclass
+from pathlib import Path
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor
 
+from . import paths
 from .denoise import DenoiseResult, as_images, map_estimate
 
 POSE_DIMS = 4  # angle, log-scale, shift x, shift y
@@ -127,106 +135,197 @@ def pose_map_estimate(decoder, x_noisy, *, beta: float, steps: int, restarts: in
     return res
 
 
+# --- where it helps: the shipped measurement decides ----------------------------------------------
+
+def recommended(condition: str | None = None, level: float | None = None, artifact: dict | None = None) -> bool:
+    """Should MAP search the pose too? Read from the shipped measurement (results/pose_map.json,
+    `verdicts`): kept only where it helps.
+
+    condition: how the digit was drawn, one of CONDITIONS, when it is known; True if pose-aware
+    MAP helps for it at every measured noise level (at `level`: the nearest measured one; False
+    outside the measured range, where nothing says it helps). condition=None, the pose unknown
+    (a digit drawn in the demo): True only if it helps somewhere and hurts nowhere measured, in
+    distribution included. Which conditions these are for the shipped weights: the A8 chapter's
+    pose table, or `python -m core.pose_map --show`."""
+    vs = verdicts((artifact or load_artifact())["rows"])
+    if condition is None:
+        return any(v["helps"] for v in vs) and not any(v["hurts"] for v in vs)
+    vs = [v for v in vs if v["condition"] == condition]
+    if not vs:
+        raise ValueError(f"condition {condition!r} was not measured; measured: {', '.join(CONDITIONS)}")
+    if level is not None:
+        measured = sorted({v["level"] for v in vs})
+        if not measured[0] - 1e-9 <= level <= measured[-1] + 1e-9:
+            return False
+        nearest = min(measured, key=lambda m: abs(m - level))
+        vs = [v for v in vs if v["level"] == nearest]
+    return all(v["helps"] for v in vs)
+
+
+def auto(den, x_noisy, *, condition: str | None = None, artifact: dict | None = None, **kw) -> DenoiseResult:
+    """MAP through `den` (keyword arguments as `den("map", ...)`), pose-aware where
+    `recommended(condition, noise_level)` says it helps: the call for an interface (the demo).
+    The result's params["pose_aware"] says which ran."""
+    use = recommended(condition, kw.get("noise_level"), artifact)
+    return pose_aware(den, x_noisy, **kw) if use else den("map", x_noisy, **kw)
+
+
 # --- measurement: in and out of distribution --------------------------------------------------------
 
-CONDITIONS = ("upright", "rotated", "shifted")
-ROTATION_DEG, SHIFT_PX = 20.0, 4.0
+# In distribution, then the scoreboard's out-of-distribution transforms (core.judge.transform) on
+# the same seeded test digits and noise, so the plain MAP rows are the board's clip-aware MAP rows.
+CONDITIONS = ("clean", "rotate", "shift", "thin", "thick")
+METHODS = ("noisy input", "MAP", "MAP + pose")
+ARTIFACT = paths.PROJECT_ROOT / "results" / "pose_map.json"
+COMMAND = "python -m core.pose_map --write"
+PROBE_N = 10      # per-image values kept for the first images (the artifact's recomputable slice)
+MARGIN_DB = 0.1   # a PSNR gain below this is no help, however significant
 
 
-def transform_set(x: Tensor, condition: str, seed: int = 0) -> Tensor:
-    """The clean test digits as shown to the denoisers: `upright` (as they are), `rotated` (each by
-    +20 or -20 degrees, random sign), `shifted` (each by 4 px left, right, up or down), seeded."""
-    if condition == "upright":
-        return x.clone()
-    gen = torch.Generator().manual_seed(seed)
-    n = len(x)
-    if condition == "rotated":
-        sign = torch.randint(0, 2, (n,), generator=gen) * 2 - 1
-        pose = pose_from_degrees_px(ROTATION_DEG * sign.float(), 0.0, 0.0)
-    elif condition == "shifted":
-        direction = torch.randint(0, 4, (n,), generator=gen)
-        dx = torch.tensor([SHIFT_PX, -SHIFT_PX, 0.0, 0.0])[direction]
-        dy = torch.tensor([0.0, 0.0, SHIFT_PX, -SHIFT_PX])[direction]
-        pose = pose_from_degrees_px(torch.zeros(n), dx, dy)
-    else:
-        raise ValueError(f"condition must be one of {', '.join(CONDITIONS)}, not {condition!r}")
-    with torch.no_grad():
-        return warp(x, pose).clamp(0, 1)
+def evaluate(den, clean: Tensor, labels: Tensor, condition: str, level: float, *, steps: int | None = None,
+             restarts: int | None = None) -> tuple[list[dict], dict, dict]:
+    """Rows, per-image identity bits and probe (first PROBE_N images) of the noisy input, MAP and
+    MAP + pose on one condition and level: clip-aware, the validated beta, steps and restarts, through
+    the denoiser interface, in the scoreboard's chunks (its seeded restarts then do not depend on n)."""
+    from . import data, judge, metrics
+    from .scoreboard import CHUNK
+
+    noisy = data.add_noise(clean, level, seed=data.NOISE_SEED)
+    kw = dict(noise_level=level, clip_aware=True, steps=steps, restarts=restarts)
+    rows, bits, probe, per_image = [], {}, {}, {}
+    for method in METHODS:
+        run = (lambda x: den("map", x, **kw)) if method == "MAP" else (lambda x: pose_aware(den, x, **kw))
+        params = {}
+        if method == "noisy input":
+            out, ms = noisy, 0.0
+        else:
+            run(noisy[:1])  # warm-up (first-call set-up): not timed
+            t0 = time.perf_counter()
+            parts = [run(noisy[i:i + CHUNK]) for i in range(0, len(noisy), CHUNK)]
+            ms = 1000 * (time.perf_counter() - t0) / len(noisy)
+            out = torch.cat([p.x_hat for p in parts])
+            params = {k: parts[0].params[k] for k in ("beta", "steps", "restarts")}
+        psnr, kept = metrics.psnr(out, clean), judge.same_digit(out, labels).float()
+        per_image[method] = (psnr, kept)
+        row = {"condition": condition, "level": float(level), "method": method, "n": len(clean),
+               "psnr": float(psnr.mean()), "identity": float(kept.mean()), "ms_per_image": ms, **params}
+        if method == "MAP + pose":  # paired with plain MAP on the same images
+            d_psnr, d_kept = psnr - per_image["MAP"][0], kept - per_image["MAP"][1]
+            row.update(psnr_gain_se=float(d_psnr.std() / len(clean) ** 0.5),
+                       identity_gained=int((d_kept > 0).sum()), identity_lost=int((d_kept < 0).sum()))
+        rows.append(row)
+        key = f"{condition}|{method}|{level}"
+        bits[key] = "".join("1" if v else "0" for v in kept.tolist())
+        probe[key] = {"psnr": [round(v, 4) for v in psnr[:PROBE_N].tolist()], "identity": bits[key][:PROBE_N]}
+    return rows, bits, probe
 
 
-def identity_reader():
-    """The classifier that reads outputs: the judge (noise- and pose-augmented) when its checkpoint
-    exists, else the A4 classifier (then said in the output: it never saw rotated digits)."""
-    from . import checkpoints
-
-    for name in ("judge", "spec_classifier"):
-        if checkpoints.path(name).exists():
-            try:
-                return name, checkpoints.load(name)
-            except checkpoints.CheckpointError:
-                continue
-    raise checkpoints.CheckpointError("no classifier checkpoint (judge or spec_classifier) to read outputs")
-
-
-def measure(n: int = 300, levels=(0.3, 0.5), conditions=CONDITIONS, seed: int = 0, restarts: int | None = None,
-            steps: int | None = None, clip_aware: bool = True, progress: bool = True) -> list[dict]:
-    """Plain MAP vs pose-aware MAP (same beta, steps, restarts, init) on `n` seeded test images per
-    condition and noise level: rows {condition, level, method, psnr, identity, ms_per_image}."""
+def measure(n: int = 300, levels=(0.3, 0.5), conditions=CONDITIONS, steps: int | None = None,
+            restarts: int | None = None, progress: bool = True) -> dict:
+    """{"rows", "bits", "probe"} of `evaluate` over conditions x levels on the scoreboard's seeded
+    test subset (its first n digits), one thread (ms per image comparable with the board's)."""
     from tqdm.auto import tqdm
 
-    from . import data, metrics
     from .denoise import Denoisers
+    from .scoreboard import test_digits
 
-    den = Denoisers.load()
-    reader_name, reader = identity_reader()
-    x_all, y_all = data.load_mnist("test")
-    idx = torch.randperm(len(x_all), generator=torch.Generator().manual_seed(seed))[:n]
-    x_clean, y = x_all[idx], y_all[idx]
-    policy = den.defaults.settings()
-    steps = policy.steps if steps is None else steps
-    restarts = policy.restarts if restarts is None else restarts
-    rows = []
-    jobs = [(c, s) for c in conditions for s in levels]
-    for condition, level in tqdm(jobs, desc="pose MAP", disable=not progress):
-        target = transform_set(x_clean, condition, seed)
-        noisy = data.add_noise(target, level, seed)
-        with torch.inference_mode():
-            mean = den.vae.encode(noisy).float().clone()
-        beta = den.defaults.beta_for(level, clip_aware)
-        kw = dict(beta=beta, steps=steps, restarts=restarts, seed=seed,
-                  noise_std=float(level) if clip_aware else None)
-        variants = {"noisy input": None,
-                    "MAP": lambda: map_estimate(den.vae.decode, noisy, init=mean, **kw),
-                    "MAP + pose": lambda: pose_map_estimate(den.vae.decode, noisy, init=mean,
-                                                            latent_dim=den.latent_dim, **kw)}
-        for method, run in variants.items():
-            t0 = time.perf_counter()
-            out = noisy if run is None else run().x_hat
-            ms = 1000 * (time.perf_counter() - t0) / n
-            with torch.inference_mode():
-                read = reader(out).argmax(1)
-            rows.append({"condition": condition, "level": float(level), "method": method,
-                         "psnr": float(metrics.psnr(out, target).mean()),
-                         "identity": float(100 * (read == y).float().mean()),
-                         "ms_per_image": ms if run is not None else 0.0,
-                         "reader": reader_name, "n": n, "clip_aware": clip_aware,
-                         "beta": beta, "steps": steps, "restarts": restarts})
-    return rows
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        den, out = Denoisers.load(), {"rows": [], "bits": {}, "probe": {}}
+        jobs = [(c, s) for c in conditions for s in levels]
+        for condition, level in tqdm(jobs, desc="pose MAP", disable=not progress):
+            clean, labels = test_digits(n, condition)
+            rows, bits, probe = evaluate(den, clean, labels, condition, level, steps=steps, restarts=restarts)
+            out["rows"] += rows
+            out["bits"].update(bits)
+            out["probe"].update(probe)
+        return out
+    finally:
+        torch.set_num_threads(threads)
 
 
-def verdicts(rows: list[dict], margin_db: float = 0.1) -> list[dict]:
-    """Per condition and level: PSNR and identity gain of MAP + pose over MAP, and `helps`
-    (PSNR gain above margin_db without losing identity)."""
+def verdicts(rows: list[dict], margin_db: float = MARGIN_DB) -> list[dict]:
+    """Per condition and level, MAP + pose against MAP: PSNR gain (dB, with its paired standard
+    error when the rows carry it) and identity gain (fraction of images). `helps`: a PSNR gain above
+    margin_db and above twice its standard error, with no net loss of identity; `hurts`: a PSNR
+    loss beyond margin_db or a net loss of identity."""
     by = {(r["condition"], r["level"], r["method"]): r for r in rows}
     out = []
     for (cond, level, method), r in by.items():
         if method != "MAP + pose":
             continue
         base = by[(cond, level, "MAP")]
-        d_psnr, d_id = r["psnr"] - base["psnr"], r["identity"] - base["identity"]
-        out.append({"condition": cond, "level": level, "psnr gain dB": d_psnr, "identity gain %": d_id,
-                    "helps": d_psnr > margin_db and d_id >= 0})
+        d_psnr, d_id, se = r["psnr"] - base["psnr"], r["identity"] - base["identity"], r.get("psnr_gain_se", 0.0)
+        out.append({"condition": cond, "level": level, "psnr_gain": d_psnr, "psnr_gain_se": se, "identity_gain": d_id,
+                    "helps": d_psnr > max(margin_db, 2 * se) and d_id >= 0,
+                    "hurts": d_psnr < -margin_db or d_id < 0})
     return out
+
+
+# --- the artifact ---------------------------------------------------------------------------------
+
+def fingerprint() -> dict:
+    """sha256 of every input the measurement depends on: the VAE, the judge, MAP's defaults."""
+    from . import checkpoints, judge
+    from .denoise import VAE_NAME
+    from .denoise_defaults import MapDefaults
+
+    out = {name: checkpoints.sha256(checkpoints.path(name)) for name in (VAE_NAME, judge.NAME)}
+    out["checkpoints/denoise_defaults.json"] = checkpoints.sha256(MapDefaults.path())
+    return out
+
+
+def command_for(n: int, levels, conditions) -> str:
+    """The command that recomputes an artifact with these parameters."""
+    extra = "" if (n, tuple(levels), tuple(conditions)) == (300, (0.3, 0.5), CONDITIONS) else (
+        f" --n {n} --levels {' '.join(map(str, levels))} --conditions {' '.join(conditions)}")
+    return COMMAND + extra
+
+
+def write(n: int = 300, levels=(0.3, 0.5), conditions=CONDITIONS, target=None, progress: bool = True) -> dict:
+    """Measure (`measure`, the validated budget) and write the artifact atomically to results/pose_map.json."""
+    from . import checkpoints, data
+    from .scoreboard import CHUNK, TEST_SEED
+
+    t0 = time.perf_counter()
+    fp = fingerprint()  # before the run: an input changed meanwhile then shows as stale
+    res = measure(n, levels, conditions, progress=progress)
+    artifact = {"fingerprint": fp, "command": command_for(n, levels, conditions),
+                "params": {"n": n, "levels": list(levels), "conditions": list(conditions), "clip_aware": True,
+                           "test_subset": f"test images, randperm seed {TEST_SEED}", "noise_seed": data.NOISE_SEED,
+                           "chunk": CHUNK, "threads": 1, "prior": asdict(PosePrior()), "margin_db": MARGIN_DB,
+                           "probe_n": PROBE_N},
+                **res, "seconds": round(time.perf_counter() - t0, 1)}
+    checkpoints.write_json(artifact, Path(target or ARTIFACT))
+    return artifact
+
+
+def load_artifact(target=None, check: bool = True) -> dict:
+    """The shipped measurement; with check=True a StaleArtifact error (core.scoreboard's) naming the
+    command that recomputes it if the VAE, the judge or MAP's defaults differ from its inputs."""
+    from .scoreboard import StaleArtifact, refuse_stale
+
+    target = Path(target or ARTIFACT)
+    if not target.exists():
+        raise StaleArtifact(f"{target} is missing: compute it with `{COMMAND}`")
+    artifact = json.loads(target.read_text())
+    if check:
+        refuse_stale(artifact["fingerprint"], fingerprint, target, artifact.get("command", COMMAND))
+    return artifact
+
+
+def _print(rows: list[dict]) -> None:
+    print(f"{rows[0]['n']} test images per row (the judge reads identity), clip-aware; "
+          f"steps {rows[1]['steps']}, restarts {rows[1]['restarts']}; ms per image on one thread")
+    print(f"{'condition':<9} {'level':>5} {'method':<12} {'PSNR dB':>8} {'identity %':>10} {'ms/img':>7}")
+    for r in rows:
+        print(f"{r['condition']:<9} {r['level']:>5.2f} {r['method']:<12} {r['psnr']:>8.2f} "
+              f"{100 * r['identity']:>10.1f} {r['ms_per_image']:>7.1f}")
+    for v in verdicts(rows):
+        word = "helps" if v["helps"] else "hurts" if v["hurts"] else "no clear help"
+        print(f"{v['condition']:<9} {v['level']:>5.2f} pose: {v['psnr_gain']:+.2f} ± {v['psnr_gain_se']:.2f} dB, "
+              f"{100 * v['identity_gain']:+.1f} identity points -> {word}")
 
 
 def main(argv=None):
@@ -234,30 +333,32 @@ def main(argv=None):
     parser.add_argument("--n", type=int, default=300, help="test images per condition and level")
     parser.add_argument("--levels", type=float, nargs="+", default=[0.3, 0.5])
     parser.add_argument("--conditions", nargs="+", default=list(CONDITIONS), choices=CONDITIONS)
-    parser.add_argument("--restarts", type=int, help="default: the validated MAP default")
-    parser.add_argument("--steps", type=int, help="default: the validated MAP default")
-    parser.add_argument("--plain-likelihood", action="store_true", help="not clip-aware")
+    parser.add_argument("--restarts", type=int, help="default: the validated MAP default (not with --write)")
+    parser.add_argument("--steps", type=int, help="default: the validated MAP default (not with --write)")
     parser.add_argument("--json", action="store_true", help="print the rows as JSON")
+    parser.add_argument("--write", action="store_true", help=f"measure and write the artifact -> {ARTIFACT}")
+    parser.add_argument("--show", action="store_true", help="print the shipped artifact (refused if stale)")
     parser.add_argument("--dry-run", action="store_true", help="4 images, 2 steps (checks the plumbing)")
     args = parser.parse_args(argv)
     if args.n < 1:
         parser.error("--n must be at least 1")
-    n, steps = (4, 2) if args.dry_run else (args.n, args.steps)
-    rows = measure(n, args.levels, args.conditions, restarts=args.restarts, steps=steps,
-                   clip_aware=not args.plain_likelihood, progress=not args.json)
+    if args.write and (args.steps or args.restarts or args.dry_run):
+        parser.error("--write measures with the validated budget: no --steps, --restarts or --dry-run")
+    if args.show:
+        rows = load_artifact()["rows"]
+    elif args.write:
+        art = write(args.n, args.levels, args.conditions, progress=not args.json)
+        print(f"wrote {ARTIFACT} in {art['seconds']} s")
+        rows = art["rows"]
+    else:
+        n, steps = (4, 2) if args.dry_run else (args.n, args.steps)
+        rows = measure(n, args.levels, args.conditions, steps=steps, restarts=args.restarts,
+                       progress=not args.json)["rows"]
     if args.json:
         json.dump(rows, sys.stdout, indent=1)
         print()
-        return
-    print(f"{n} test images per row, outputs read by {rows[0]['reader']}; "
-          f"steps {rows[0]['steps']}, restarts {rows[0]['restarts']}, clip-aware {rows[0]['clip_aware']}")
-    print(f"{'condition':<9} {'level':>5} {'method':<12} {'PSNR dB':>8} {'identity %':>10} {'ms/img':>7}")
-    for r in rows:
-        print(f"{r['condition']:<9} {r['level']:>5.2f} {r['method']:<12} {r['psnr']:>8.2f} {r['identity']:>10.1f} "
-              f"{r['ms_per_image']:>7.1f}")
-    for v in verdicts(rows):
-        print(f"{v['condition']:<9} {v['level']:>5.2f} pose: {v['psnr gain dB']:+.2f} dB, "
-              f"{v['identity gain %']:+.1f} identity points -> {'helps' if v['helps'] else 'does not help'}")
+    else:
+        _print(rows)
 
 
 if __name__ == "__main__":

@@ -261,15 +261,21 @@ def load_artifact(target=None, check: bool = True) -> dict:
     artifact = json.loads(target.read_text())
     if check:
         variants = {tuple(r["checkpoints"].split("+")) for r in artifact.get("variant_rows", [])}
-        try:
-            now = fingerprint(variants=sorted(variants))
-        except (checkpoints.CheckpointError, FileNotFoundError) as exc:
-            raise StaleArtifact(f"{target}: an input is missing ({exc}); recompute with `{COMMAND}`") from exc
-        changed = [k for k, v in artifact["fingerprint"].items() if now.get(k) != v]
-        if changed:
-            raise StaleArtifact(f"{target} was computed with other {', '.join(changed)} than the current "
-                                f"ones: recompute it with `{COMMAND}`")
+        refuse_stale(artifact["fingerprint"], lambda: fingerprint(variants=sorted(variants)), target, COMMAND)
     return artifact
+
+
+def refuse_stale(saved: dict, current, target, command: str) -> None:
+    """StaleArtifact naming `command` unless every input of `saved` ({name: sha256 or setting})
+    equals what `current()` gives now; a missing input counts as changed."""
+    try:
+        now = current()
+    except (checkpoints.CheckpointError, FileNotFoundError) as exc:
+        raise StaleArtifact(f"{target}: an input is missing ({exc}); recompute with `{command}`") from exc
+    changed = [k for k, v in saved.items() if now.get(k) != v]
+    if changed:
+        raise StaleArtifact(f"{target} was computed with other {', '.join(changed)} than the current "
+                            f"ones: recompute it with `{command}`")
 
 
 def rows(artifact: dict, condition: str = "clean") -> list[dict]:

@@ -4,10 +4,10 @@ import math
 import pytest
 import torch
 
-from core import checkpoints, metrics
-from core.pose_map import (PosePrior, pose_from_degrees_px, pose_map_estimate, transform_set, verdicts,
-                           warp)
+from core import checkpoints, metrics, paths, pose_map
+from core.pose_map import PosePrior, pose_from_degrees_px, pose_map_estimate, verdicts, warp
 from core.denoise import map_estimate
+from core.scoreboard import StaleArtifact
 
 
 def dot(row=10, col=14):
@@ -71,24 +71,66 @@ def test_prior_widths_are_in_normalised_units():
     assert torch.allclose(s, torch.tensor([math.radians(10), 0.2, 0.5, 0.5]))
 
 
-def test_transform_set_conditions():
-    x = blob_decoder(torch.zeros(6, 2))
-    assert torch.equal(transform_set(x, "upright"), x)
-    moved = transform_set(x, "shifted", seed=1)
-    assert not torch.allclose(moved, x) and torch.allclose(moved.sum((1, 2, 3)), x.sum((1, 2, 3)), rtol=0.02)
-    assert torch.equal(transform_set(x, "rotated", seed=3), transform_set(x, "rotated", seed=3))
-    with pytest.raises(ValueError, match="condition"):
-        transform_set(x, "mirrored")
+def _rows(cond, level, plain, posed, se=0.05):
+    """MAP and MAP + pose rows: (psnr, identity) each."""
+    return [{"condition": cond, "level": level, "method": "MAP", "psnr": plain[0], "identity": plain[1]},
+            {"condition": cond, "level": level, "method": "MAP + pose", "psnr": posed[0], "identity": posed[1],
+             "psnr_gain_se": se}]
 
 
 def test_verdicts_compare_with_plain_map():
-    rows = [{"condition": "shifted", "level": 0.3, "method": "MAP", "psnr": 15.0, "identity": 70.0},
-            {"condition": "shifted", "level": 0.3, "method": "MAP + pose", "psnr": 16.0, "identity": 75.0},
-            {"condition": "upright", "level": 0.3, "method": "MAP", "psnr": 20.0, "identity": 90.0},
-            {"condition": "upright", "level": 0.3, "method": "MAP + pose", "psnr": 20.3, "identity": 88.0}]
+    rows = (_rows("shift", 0.3, (15.0, 0.70), (16.0, 0.75)) + _rows("clean", 0.3, (20.0, 0.90), (20.3, 0.88))
+            + _rows("rotate", 0.3, (20.0, 0.90), (20.3, 0.90), se=0.2) + _rows("thin", 0.3, (20.0, 0.9), (19.8, 0.9)))
     v = {r["condition"]: r for r in verdicts(rows)}
-    assert v["shifted"]["helps"] and v["shifted"]["psnr gain dB"] == pytest.approx(1.0)
-    assert not v["upright"]["helps"]  # more PSNR but fewer digits kept
+    assert v["shift"]["helps"] and v["shift"]["psnr_gain"] == pytest.approx(1.0) and not v["shift"]["hurts"]
+    assert not v["clean"]["helps"] and v["clean"]["hurts"]  # more PSNR but fewer digits kept
+    assert not v["rotate"]["helps"] and not v["rotate"]["hurts"]  # a gain within twice its standard error
+    assert v["thin"]["hurts"]
+
+
+ART = {"params": {"margin_db": 0.1},
+       "rows": (_rows("clean", 0.3, (20.0, 0.9), (19.95, 0.9)) + _rows("clean", 0.5, (18.0, 0.9), (17.5, 0.9))
+                + _rows("shift", 0.3, (15.0, 0.6), (19.0, 0.9)) + _rows("shift", 0.5, (14.0, 0.5), (18.0, 0.8))
+                + _rows("rotate", 0.3, (20.0, 0.9), (21.0, 0.9)) + _rows("rotate", 0.5, (19.0, 0.9), (19.5, 0.8)))}
+
+
+def test_recommended_only_where_the_artifact_says_it_helps():
+    assert pose_map.recommended("shift", artifact=ART) and not pose_map.recommended("clean", artifact=ART)
+    assert not pose_map.recommended("rotate", artifact=ART)           # helps at 0.3 only
+    assert pose_map.recommended("rotate", 0.3, artifact=ART) and pose_map.recommended("rotate", 0.32, artifact=ART)
+    assert not pose_map.recommended("rotate", 0.5, artifact=ART)
+    assert not pose_map.recommended("shift", 0.8, artifact=ART)       # never measured there
+    assert not pose_map.recommended(None, artifact=ART)               # unknown pose: it hurts upright digits
+    with pytest.raises(ValueError, match="not measured"):
+        pose_map.recommended("mirrored", artifact=ART)
+    # Without the losses (upright at 0.5, rotated at 0.5) it is on: no clear help at upright 0.3 is no harm.
+    kind = [r for r in ART["rows"] if r["condition"] == "shift" or r["level"] == 0.3]
+    assert pose_map.recommended(None, artifact={**ART, "rows": kind})
+
+
+def test_chapter_text_follows_the_verdicts():
+    from core.analysis import pose as apose
+
+    extra = {"MAP": {"ms_per_image": 1.0}, "MAP + pose": {"ms_per_image": 2.0, "identity_gained": 0, "identity_lost": 0}}
+    art = {**ART, "rows": [{**r, **extra[r["method"]]} for r in ART["rows"]]}
+    rows = apose.table_rows(art)
+    assert [r["verdict"] for r in rows] == ["no clear help", "hurts", "helps", "helps", "helps", "mixed"]
+    text = apose.sentences(art)
+    assert text["helps"].startswith("It helps for shifted 4 px digits at noise 0.3 and 0.5; and rotated")
+    assert "upright" in text["rest"] and text["unknown"].startswith("off")
+    assert not any("\n" in t or "`" in t for t in text.values())
+    assert all(apose.claims(art).values())
+
+
+def test_auto_runs_the_pose_search_only_where_recommended():
+    from core.denoise import Denoisers
+    from core.models import build
+
+    den = Denoisers(build("spec_ae"), build("vae16"), trained={})
+    x, kw = torch.rand(2, 1, 28, 28), dict(steps=1, restarts=1, beta=0.1, artifact=ART)
+    assert pose_map.auto(den, x, condition="shift", **kw).params["pose_aware"]
+    assert not pose_map.auto(den, x, condition="clean", **kw).params["pose_aware"]
+    assert not pose_map.auto(den, x, **kw).params["pose_aware"]
 
 
 def test_denoisers_pose_option_untrained():
@@ -111,9 +153,9 @@ def test_pose_map_helps_on_shifted_digits_with_the_shipped_weights():
 
     if not checkpoints.path("vae16").exists():
         pytest.skip("needs checkpoints/vae16.pt")
-    rows = measure(n=40, levels=(0.3,), conditions=("shifted",), progress=False)
+    rows = measure(n=40, levels=(0.3,), conditions=("shift",), progress=False)["rows"]
     v = verdicts(rows)[0]
-    assert v["psnr gain dB"] > 0.5, rows
+    assert v["psnr_gain"] > 0.5, rows
 
 
 def test_a_wild_pose_stays_finite_under_the_clip_aware_likelihood():
@@ -124,3 +166,49 @@ def test_a_wild_pose_stays_finite_under_the_clip_aware_likelihood():
     x = blob_decoder(torch.zeros(2, 2))
     res = pose_map_estimate(blob_decoder, x, latent_dim=2, beta=0.0, steps=5, restarts=2, noise_std=0.5)
     assert torch.isfinite(res.x_hat).all()
+
+
+# --- the shipped artifact ----------------------------------------------------------------------------
+
+def test_the_loader_refuses_an_artifact_of_other_checkpoints(tmp_path, monkeypatch):
+    with pytest.raises(StaleArtifact, match="python -m core.pose_map --write"):
+        pose_map.load_artifact(tmp_path / "none.json")
+    names = ["vae16.pt", "judge.pt", "denoise_defaults.json"]
+    if not all((paths.CHECKPOINT_DIR / n).exists() for n in names):
+        pytest.skip("needs the shipped vae16, judge and denoise_defaults.json")
+    for n in names:
+        (tmp_path / n).symlink_to(paths.CHECKPOINT_DIR / n)
+    monkeypatch.setattr(paths, "CHECKPOINT_DIR", tmp_path)
+    target = tmp_path / "pose_map.json"
+    checkpoints.write_json({"fingerprint": pose_map.fingerprint(), "command": pose_map.COMMAND, "rows": []}, target)
+    assert pose_map.load_artifact(target)["rows"] == []
+    (tmp_path / "judge.pt").unlink()  # a retrained judge: other bytes under the same name
+    (tmp_path / "judge.pt").write_bytes((paths.PROJECT_ROOT / "checkpoints" / "judge.pt").read_bytes() + b"\0")
+    with pytest.raises(StaleArtifact, match="judge.*python -m core.pose_map --write"):
+        pose_map.load_artifact(target)
+    assert pose_map.load_artifact(target, check=False)["rows"] == []
+
+
+@pytest.mark.slow
+def test_shipped_artifact_matches_a_recomputed_slice(mnist):
+    """The first chunk of shifted digits at noise 0.5, recomputed now: its first PROBE_N images'
+    PSNR and identity for the noisy input, MAP and MAP + pose match the artifact's probe."""
+    from core import scoreboard
+    from core.denoise import Denoisers
+
+    try:
+        art = pose_map.load_artifact()
+    except StaleArtifact as exc:
+        pytest.skip(str(exc))
+    clean, labels = scoreboard.test_digits(scoreboard.CHUNK, "shift")  # MAP's first chunk, as measured
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        _, _, probe = pose_map.evaluate(Denoisers.load(), clean, labels, "shift", 0.5)
+    finally:
+        torch.set_num_threads(threads)
+    for method in pose_map.METHODS:
+        key = f"shift|{method}|0.5"
+        want, got = art["probe"][key], probe[key]
+        assert got["psnr"] == pytest.approx(want["psnr"], abs=0.02), key
+        assert got["identity"] == want["identity"], key
