@@ -160,6 +160,15 @@ def test_a_shipped_entry_is_read_until_the_weights_change(tmp_path, monkeypatch)
     assert get(shipped=True) == 4  # a damaged copy is recomputed, not trusted
 
 
+def test_weights_outside_checkpoints_never_replace_the_shipped_tsne(tmp_path, monkeypatch, capsys):
+    from core import paths
+
+    monkeypatch.setattr(paths, "CHECKPOINT_DIR", tmp_path)  # AELAB_CHECKPOINTS=... make train
+    monkeypatch.setattr(ca, "ship_tsne", lambda *a, **k: pytest.fail("shipped from another folder's weights"))
+    ca.main(["--ship-tsne"])
+    assert "not shipping" in capsys.readouterr().out
+
+
 def test_chapter_c_tsne_is_shipped_for_the_current_weights():
     # Else chapter C computes minutes of t-SNE at render time: `make train` (or
     # `python -m core.analysis.colour --ship-tsne`) ships them with new weights.

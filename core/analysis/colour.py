@@ -5,6 +5,8 @@ checkpoint's sha256, so a second execution of the chapter only reads small files
 """
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import torch
 
@@ -286,6 +288,11 @@ def main(argv=None):
     args = parser.parse_args(argv)
     if not args.ship_tsne:
         parser.error("nothing to do: pass --ship-tsne")
+    if Path(paths.CHECKPOINT_DIR).resolve() != (paths.PROJECT_ROOT / "checkpoints").resolve():
+        # Weights trained elsewhere (AELAB_CHECKPOINTS, `make train QUICK=1`) are not the ones the
+        # report shows: their embeddings must not replace the shipped ones.
+        print(f"not shipping t-SNE embeddings: the weights in {paths.CHECKPOINT_DIR} are not the project's checkpoints/")
+        return
     for target in ship_tsne():
         print(target.relative_to(paths.PROJECT_ROOT))
 
