@@ -7,7 +7,7 @@ from pathlib import Path
 
 from tqdm.auto import tqdm
 
-from . import checkpoints, data
+from . import checkpoints, data, paths
 from .models import entry
 from .train_config import TrainConfig
 
@@ -16,10 +16,12 @@ UNKNOWN_EPOCH_SECONDS = 30.0  # a model never trained before: a guess, replaced 
 
 def epoch_seconds(name: str, directory: Path | None = None, limit_batches: int | None = None) -> float:
     """What one epoch of `name` costs, from its last recorded training (the manifest of
-    `directory`, else of the shipped checkpoints): train_seconds / epochs, rescaled to the current
-    number of training images per epoch where the record says how many it had."""
+    `directory`, else of the checkpoint folder, else of the project's shipped checkpoints/, which a
+    run into an empty AELAB_CHECKPOINTS folder has to go by): train_seconds / epochs, rescaled to
+    the current number of training images per epoch where the record says how many it had."""
     tcfg = entry(name).train
-    for entries in (checkpoints.manifest(directory), checkpoints.manifest()):
+    shipped = paths.PROJECT_ROOT / "checkpoints"
+    for entries in (checkpoints.manifest(directory), checkpoints.manifest(), checkpoints.manifest(shipped)):
         e = entries.get(name)
         if e and e.get("epochs"):
             per_epoch = e["train_seconds"] / e["epochs"]

@@ -279,3 +279,17 @@ def test_bf16_false_keeps_fp32_where_the_cpu_has_native_bf16(monkeypatch):
     assert train.precision(cpu, train.TrainConfig(fast=False)) == "fp32"
     assert isinstance(train.autocast(cpu, True), torch.autocast)
     assert models.REGISTRY["spec_ae"].train.fast and not models.REGISTRY["spec_ae"].train.bf16
+
+
+def test_a_run_into_an_empty_checkpoint_folder_plans_with_the_shipped_costs(tmp_path, monkeypatch):
+    # AELAB_CHECKPOINTS=/empty make train: without the shipped records every model would cost the
+    # same guess, and "longest first" would be an arbitrary order.
+    from core import paths
+
+    monkeypatch.setattr(paths, "CHECKPOINT_DIR", tmp_path)
+    shipped = checkpoints.manifest(paths.PROJECT_ROOT / "checkpoints")["c_ae"]
+    expected = shipped["train_seconds"] / shipped["epochs"]
+    if shipped.get("images_per_epoch"):
+        expected *= train_plan._train_size(models.entry("c_ae").train) / shipped["images_per_epoch"]
+    assert train_plan.epoch_seconds("c_ae", tmp_path) == pytest.approx(expected)
+    assert expected != train_plan.UNKNOWN_EPOCH_SECONDS
