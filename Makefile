@@ -46,7 +46,7 @@ test-fast: $(SETUP)
 # AELAB_CHECKPOINTS=/some/dir make train  rebuilds into another folder, leaving checkpoints/ alone.
 # make train QUICK=1  every model for one epoch into $(QUICK_DIR): an end-to-end check of the
 # pipeline (the weights are not the shipped ones and never overwrite them).
-# Then chapter C's t-SNE embeddings for the new weights go to results/cache/ (minutes of CPU, more
+# Then chapter C's t-SNE embeddings and C3 scores for the new weights go to results/cache/ (minutes of CPU, more
 # than a chapter may take; skipped for weights outside checkpoints/, which the report never shows).
 QUICK_DIR := .cache/quick-checkpoints
 ifeq ($(QUICK),1)
@@ -56,7 +56,7 @@ endif
 train: data
 	$(PY) -m core.train --all --force --jobs $(JOBS) $(TRAIN_FLAGS)
 	$(PY) -m core.denoise_study --choose-defaults
-	$(PY) -m core.analysis.colour --ship-tsne
+	$(PY) -m core.analysis.colour --ship
 
 # Retrain one model from scratch and check its test metric against the manifest, within 2 %
 # (VERIFY=name to pick; the default is the cheapest model: see README for its time).

@@ -160,24 +160,25 @@ def test_a_shipped_entry_is_read_until_the_weights_change(tmp_path, monkeypatch)
     assert get(shipped=True) == 4  # a damaged copy is recomputed, not trusted
 
 
-def test_weights_outside_checkpoints_never_replace_the_shipped_tsne(tmp_path, monkeypatch, capsys):
+def test_weights_outside_checkpoints_never_replace_the_shipped_results(tmp_path, monkeypatch, capsys):
     from core import paths
 
     monkeypatch.setattr(paths, "CHECKPOINT_DIR", tmp_path)  # AELAB_CHECKPOINTS=... make train
-    monkeypatch.setattr(ca, "ship_tsne", lambda *a, **k: pytest.fail("shipped from another folder's weights"))
-    ca.main(["--ship-tsne"])
+    monkeypatch.setattr(ca, "ship_results", lambda *a, **k: pytest.fail("shipped from another folder's weights"))
+    ca.main(["--ship"])
     assert "not shipping" in capsys.readouterr().out
 
 
-def test_chapter_c_tsne_is_shipped_for_the_current_weights():
-    # Else chapter C computes minutes of t-SNE at render time: `make train` (or
-    # `python -m core.analysis.colour --ship-tsne`) ships them with new weights.
+def test_chapter_c_slow_results_are_shipped_for_the_current_weights():
+    # Else chapter C computes minutes of t-SNE and C3 scores at render time: `make train` (or
+    # `python -m core.analysis.colour --ship`) ships them with new weights.
     from core import cache, paths
 
-    for name, dims in ca.SHIPPED_TSNE:
-        job = ca._tsne_job(name, dims, ca.TSNE_SEED)
+    jobs = ca.shipped_jobs()
+    assert {j["tag"] for j in jobs} >= {"c4-tsne2d-c_ae", "c4-tsne3d-c_ae", "c3-levels-c_vae"}
+    for job in jobs:
         target = cache.entry(job["tag"], job["depends_on"], job["params"])
-        assert (paths.SHIPPED_CACHE_DIR / target.name).exists(), f"run python -m core.analysis.colour --ship-tsne ({name}, {dims}-D)"
+        assert (paths.SHIPPED_CACHE_DIR / target.name).exists(), f"run python -m core.analysis.colour --ship ({job['tag']})"
 
 
 def test_cache_needs_an_existing_checkpoint(tmp_path):

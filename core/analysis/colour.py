@@ -54,17 +54,24 @@ def _scores(out: torch.Tensor, clean: torch.Tensor) -> dict:
     return {"mse": float(metrics.mse(out, clean).mean()), "snr": float(metrics.snr(out, clean).mean())}
 
 
-def denoising_metrics(name: str, level: float | None = None) -> dict:
-    """Mean per-image test MSE and SNR (dB) of `name`'s output vs the clean image, on inputs at
-    noise `level` (default: the training level). All C3 levels are computed and cached together."""
+def _c3_job(name: str) -> dict:
+    """The arguments of `core.cache.cached` for C3's scores of one model: shared by
+    `denoising_metrics` and `ship_results`."""
     def compute():
         model, clean = checkpoints.load(name), test_set()[1]
         return {str(lv): _scores(denoise(model, noisy_at(lv)), clean) for lv in C3_LEVELS}
 
+    return dict(tag=f"c3-levels-{name}", compute=compute, depends_on=[name], params={"levels": C3_LEVELS})
+
+
+def denoising_metrics(name: str, level: float | None = None) -> dict:
+    """Mean per-image test MSE and SNR (dB) of `name`'s output vs the clean image, on inputs at
+    noise `level` (default: the training level). All C3 levels are computed and cached together,
+    and read from the committed copy `ship_results` makes while the weights are those it used."""
     level = NOISE_LEVEL if level is None else level
     if level not in C3_LEVELS:
         raise ValueError(f"noise level {level} is not one of C3's {C3_LEVELS}")
-    return cached(f"c3-levels-{name}", compute, depends_on=[name], params={"levels": C3_LEVELS})[str(level)]
+    return cached(**_c3_job(name), shipped=True)[str(level)]
 
 
 def noisy_input_metrics(level: float | None = None) -> dict:
@@ -163,7 +170,7 @@ def tsne_embedding(z: np.ndarray, dims: int = 2, seed: int = TSNE_SEED, n_iter: 
 
 
 def _tsne_job(name: str, dims: int, seed: int) -> dict:
-    """The arguments of `core.cache.cached` for one t-SNE: shared by `tsne` and `ship_tsne`."""
+    """The arguments of `core.cache.cached` for one t-SNE: shared by `tsne` and `ship_results`."""
     def compute():
         noisy, _, y = test_set()
         z = encode(checkpoints.load(name), noisy).numpy()
@@ -175,7 +182,7 @@ def _tsne_job(name: str, dims: int, seed: int) -> dict:
 
 def tsne(name: str, dims: int = 2, seed: int = TSNE_SEED) -> dict:
     """t-SNE of `name`'s latent codes (VAE: means) of every test image: {"embedding", "labels"}.
-    Read from the committed copy made by `ship_tsne` while the weights are those it was made from
+    Read from the committed copy made by `ship_results` while the weights are those it was made from
     (2-D for every C model, 3-D for c_ae: minutes of CPU, more than a chapter's time budget)."""
     return cached(**_tsne_job(name, dims, seed), shipped=True)
 
@@ -183,10 +190,17 @@ def tsne(name: str, dims: int = 2, seed: int = TSNE_SEED) -> dict:
 SHIPPED_TSNE = [(name, 2) for name in C_MODELS] + [("c_ae", 3)]  # what chapter C shows
 
 
-def ship_tsne(jobs=SHIPPED_TSNE) -> list:
-    """Compute the chapter's t-SNE embeddings for the current weights into results/cache/
-    (`python -m core.analysis.colour --ship-tsne`; `make train` runs it). Returns the paths."""
-    return [ship(**_tsne_job(name, dims, TSNE_SEED)) for name, dims in jobs]
+def shipped_jobs() -> list[dict]:
+    """Chapter C's results too slow for its time budget: the t-SNE embeddings (minutes) and C3's
+    scores at four noise levels (over a minute)."""
+    return ([_tsne_job(name, dims, TSNE_SEED) for name, dims in SHIPPED_TSNE]
+            + [_c3_job(name) for name in C_MODELS])
+
+
+def ship_results() -> list:
+    """Compute those results for the current weights into results/cache/
+    (`python -m core.analysis.colour --ship`; `make train` runs it). Returns the paths."""
+    return [ship(**job) for job in shipped_jobs()]
 
 
 def interpolation(names=None, digits=INTERPOLATION_DIGITS, steps: int = 9) -> dict:
@@ -283,17 +297,17 @@ def main(argv=None):
     import argparse
 
     parser = argparse.ArgumentParser(description="Part C analyses.")
-    parser.add_argument("--ship-tsne", action="store_true",
-                        help="compute chapter C's t-SNE embeddings for the current weights into results/cache/")
+    parser.add_argument("--ship", action="store_true",
+                        help="compute chapter C's t-SNE embeddings and C3 scores for the current weights into results/cache/")
     args = parser.parse_args(argv)
-    if not args.ship_tsne:
-        parser.error("nothing to do: pass --ship-tsne")
+    if not args.ship:
+        parser.error("nothing to do: pass --ship")
     if Path(paths.CHECKPOINT_DIR).resolve() != (paths.PROJECT_ROOT / "checkpoints").resolve():
         # Weights trained elsewhere (AELAB_CHECKPOINTS, `make train QUICK=1`) are not the ones the
         # report shows: their embeddings must not replace the shipped ones.
-        print(f"not shipping t-SNE embeddings: the weights in {paths.CHECKPOINT_DIR} are not the project's checkpoints/")
+        print(f"not shipping chapter C's results: the weights in {paths.CHECKPOINT_DIR} are not the project's checkpoints/")
         return
-    for target in ship_tsne():
+    for target in ship_results():
         print(target.relative_to(paths.PROJECT_ROOT))
 
 
