@@ -1,7 +1,9 @@
 """Part C analyses (C1-C4): denoising metrics, t-SNE of latents, interpolation, epoch snapshots.
 
 Expensive results (test-set outputs, t-SNE) are cached on disk (core.cache), keyed by the
-checkpoint's sha256, so a second execution of the chapter only reads small files.
+checkpoint's sha256, so a second execution of the chapter only reads small files; the slowest
+(t-SNE, C3's scores) also ship in results/cache/ (`python -m core.analysis.colour --ship`), so a
+fresh clone reads them too.
 """
 from __future__ import annotations
 
@@ -304,7 +306,7 @@ def main(argv=None):
         parser.error("nothing to do: pass --ship")
     if Path(paths.CHECKPOINT_DIR).resolve() != (paths.PROJECT_ROOT / "checkpoints").resolve():
         # Weights trained elsewhere (AELAB_CHECKPOINTS, `make train QUICK=1`) are not the ones the
-        # report shows: their embeddings must not replace the shipped ones.
+        # report shows: their results must not replace the shipped ones.
         print(f"not shipping chapter C's results: the weights in {paths.CHECKPOINT_DIR} are not the project's checkpoints/")
         return
     for target in ship_results():
