@@ -227,19 +227,16 @@ def measure(n: int = 300, levels=(0.3, 0.5), conditions=CONDITIONS, steps: int |
     from tqdm.auto import tqdm
 
     from .denoise import Denoisers
-    from .scoreboard import test_digits
+    from .scoreboard import add_result, empty_result, test_digits
 
     threads = torch.get_num_threads()
     torch.set_num_threads(1)
     try:
-        den, out = Denoisers.load(), {"rows": [], "bits": {}, "probe": {}}
+        den, out = Denoisers.load(), empty_result()
         jobs = [(c, s) for c in conditions for s in levels]
         for condition, level in tqdm(jobs, desc="pose MAP", disable=not progress):
             clean, labels = test_digits(n, condition)
-            rows, bits, probe = evaluate(den, clean, labels, condition, level, steps=steps, restarts=restarts)
-            out["rows"] += rows
-            out["bits"].update(bits)
-            out["probe"].update(probe)
+            add_result(out, *evaluate(den, clean, labels, condition, level, steps=steps, restarts=restarts))
         return out
     finally:
         torch.set_num_threads(threads)

@@ -117,6 +117,18 @@ def map_betas(den: denoise.Denoisers, levels=LEVELS, vae_sha: str | None = None,
     return out
 
 
+def empty_result() -> dict:
+    """What `run` (and core.pose_map.measure) return: rows, per-image identity bits, probe values."""
+    return {"rows": [], "bits": {}, "probe": {}}
+
+
+def add_result(out: dict, rows: list, bits: dict, probe: dict) -> None:
+    """Merge one `evaluate` call's (rows, bits, probe) into `out`."""
+    out["rows"] += rows
+    out["bits"].update(bits)
+    out["probe"].update(probe)
+
+
 def test_digits(n: int, condition: str = "clean"):
     """(clean [n,1,28,28], labels [n]): the seeded test subset, transformed for OOD conditions."""
     x, y = data.load_mnist("test")
@@ -160,14 +172,11 @@ def run(n: int = TEST_N, levels=LEVELS, methods=METHODS, conditions=("clean",), 
     torch.set_num_threads(1)
     try:
         ctx = ctx or Context(levels=levels)
-        out = {"rows": [], "bits": {}, "probe": {}}
+        out = empty_result()
         for condition in conditions:
             clean, labels = test_digits(n, condition)
             for level in levels:
-                rows, bits, probe = evaluate(ctx, clean, labels, level, methods, condition, bm3d_n, progress)
-                out["rows"] += rows
-                out["bits"].update(bits)
-                out["probe"].update(probe)
+                add_result(out, *evaluate(ctx, clean, labels, level, methods, condition, bm3d_n, progress))
         return out
     finally:
         torch.set_num_threads(threads)
