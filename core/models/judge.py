@@ -19,7 +19,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from ..train_config import TrainConfig
-from .base import Entry, LabModel
+from .base import Entry, LabModel, evaluating
 
 
 # --- augmentations (pure torch, batched, drawn from torch's global generator) --------------------
@@ -147,11 +147,9 @@ class Judge(LabModel):
     @torch.no_grad()
     def read(self, x: torch.Tensor, batch_size: int = 1000) -> tuple[torch.Tensor, torch.Tensor]:
         """(labels [N] int64, confidences [N] = softmax probability of that label), eval mode."""
-        was_training = self.training
-        self.eval()
-        probs = torch.cat([F.softmax(self(x[i:i + batch_size].float()).float(), 1)
-                           for i in range(0, len(x), batch_size)])
-        self.train(was_training)
+        with evaluating(self):
+            probs = torch.cat([F.softmax(self(x[i:i + batch_size].float()).float(), 1)
+                               for i in range(0, len(x), batch_size)])
         conf, labels = probs.max(1)
         return labels, conf
 
@@ -198,12 +196,9 @@ class DnCNN(LabModel):
 
     @torch.no_grad()
     def denoise(self, x_noisy: torch.Tensor, batch_size: int = 500) -> torch.Tensor:
-        was_training = self.training
-        self.eval()
-        out = torch.cat([self(x_noisy[i:i + batch_size].float()).float().clamp(0, 1)
-                         for i in range(0, len(x_noisy), batch_size)])
-        self.train(was_training)
-        return out
+        with evaluating(self):
+            return torch.cat([self(x_noisy[i:i + batch_size].float()).float().clamp(0, 1)
+                              for i in range(0, len(x_noisy), batch_size)])
 
 
 MODELS = {
