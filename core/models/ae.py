@@ -90,7 +90,8 @@ MODELS = {
                      "autocast (the engine then retries with the next seed), and its extra seeds must differ "
                      "from it by the seed only. Up to 10 attempts: even in fp32 most seeds collapse in the "
                      "first epoch (0, 10, 11, 12 and 13 did; 1 did not), the ReLU on the 2-D code and on "
-                     "the output dying. With the cosine it settles (0.1 %) at a test MSE of 0.0487, "
-                     "above the 0.0462 the constant-rate run reached while still improving: a longer budget "
-                     "would gain more; not tried (CPU time)."),
+                     "the output dying. With the cosine it settles at a higher test MSE than the 0.0462 the "
+                     "constant-rate run reached while still improving (that run's record is in the git "
+                     "history of checkpoints/MANIFEST.json): a longer budget would gain more; not tried "
+                     "(CPU time)."),
 }
