@@ -41,8 +41,8 @@ test-fast: $(SETUP)
 
 # Retrain every model from scratch with its recorded config and seed, then re-choose the MAP
 # denoiser's defaults (beta, steps, restarts) on the validation split for the new vae16. One overall
-# progress bar; its first ETA comes from the per-epoch costs recorded in the manifest
-# (`python -m core.train --all --estimate --jobs 2` prints them).
+# progress bar; its first ETA comes from the per-epoch costs of the last full run, results/train_costs.json
+# (`python -m core.train --all --estimate --jobs 2` prints them; `python -m core.train_plan --record` keeps a run's).
 # AELAB_CHECKPOINTS=/some/dir make train  rebuilds into another folder, leaving checkpoints/ alone.
 # make train QUICK=1  every model for one epoch into $(QUICK_DIR): an end-to-end check of the
 # pipeline (the weights are not the shipped ones and never overwrite them).

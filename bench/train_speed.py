@@ -90,8 +90,9 @@ def matmul_peak(dtype=torch.float32, n: int = 2048, seconds: float = 2.0) -> flo
 
 
 def engine_rate(model_name: str, batches: int, bf16: bool, batch_size: int | None = None,
-                fused: bool = False) -> float:
-    """Engine images/s of `model_name` at its registered batch size, fp32 or bf16 autocast."""
+                fused: bool = False, compiled: bool = False) -> float:
+    """Engine images/s of `model_name` at its registered batch size, fp32 or bf16 autocast;
+    `compiled`: its loss (forward and, through AOTAutograd, backward) by torch.compile."""
     tcfg = REGISTRY[model_name].train
     tcfg = replace(tcfg, batch_size=batch_size or tcfg.batch_size)
     tensors = data.load(tcfg.dataset, "train")
@@ -101,6 +102,8 @@ def engine_rate(model_name: str, batches: int, bf16: bool, batch_size: int | Non
         model, opt = train._fresh(model_name, 0, tcfg, torch.device("cpu"))
         if fused:
             opt = torch.optim.Adam(model.parameters(), lr=tcfg.lr, weight_decay=tcfg.weight_decay, fused=True)
+        if compiled:  # the warm-up batches below pay for the compilation
+            model.loss = torch.compile(model.loss)
         train._run_epoch(model, opt, tensors, tcfg, 0, 0, torch.device("cpu"), 3, progress=False)  # warm-up
         t0 = time.perf_counter()
         train._run_epoch(model, opt, tensors, tcfg, 0, 0, torch.device("cpu"), batches, progress=False)
@@ -127,7 +130,8 @@ def flops(args) -> None:
                 rates[(m, "bf16")].append(engine_rate(m, args.batches, bf16=True))
             if args.variants:
                 bs = REGISTRY[m].train.batch_size
-                for label, kw in ((f"batch {bs * 2}", {"batch_size": bs * 2}), ("fused Adam", {"fused": True})):
+                for label, kw in ((f"batch {bs * 2}", {"batch_size": bs * 2}), ("fused Adam", {"fused": True}),
+                                  ("torch.compile", {"compiled": True})):
                     variants.setdefault((m, label), []).append(engine_rate(m, args.batches, bf16=False, **kw))
     med = statistics.median
     print(f"threads {torch.get_num_threads()}, {args.batches} batches x {args.rounds} rounds, native bf16: {bf16}")
@@ -168,7 +172,7 @@ def main():
     parser.add_argument("--parallel", action="store_true", help="one process on all cores vs one per core")
     parser.add_argument("--model", default="spec_ae", help="registry name (for --parallel)")
     parser.add_argument("--flops", action="store_true", help="GFLOP/s of spec_ae and c_ae vs a torch.mm peak")
-    parser.add_argument("--variants", action="store_true", help="with --flops: also try a doubled batch, fused Adam")
+    parser.add_argument("--variants", action="store_true", help="with --flops: also try a doubled batch, fused Adam, torch.compile")
     parser.add_argument("--threads", type=int, help="torch threads (default: all cores)")
     args = parser.parse_args()
     torch.set_flush_denormal(True)

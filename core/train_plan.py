@@ -1,8 +1,16 @@
-"""How long trainings will take, from the costs recorded in the manifest: the ETA of
-`core.train`'s overall progress bar and `python -m core.train --estimate`."""
+"""How long trainings will take, from recorded costs: the ETA of `core.train`'s overall progress
+bar and `python -m core.train --estimate`.
+
+    python -m core.train_plan --record /tmp/retrain --wall 2700   # after a full make train there
+"""
 from __future__ import annotations
 
+import argparse
 import functools
+import json
+import os
+import platform
+import time
 from pathlib import Path
 
 from tqdm.auto import tqdm
@@ -12,16 +20,21 @@ from .models import entry
 from .train_config import TrainConfig
 
 UNKNOWN_EPOCH_SECONDS = 30.0  # a model never trained before: a guess, replaced by its first record
+COSTS_FILE = paths.PROJECT_ROOT / "results" / "train_costs.json"
 
 
 def epoch_seconds(name: str, directory: Path | None = None, limit_batches: int | None = None) -> float:
-    """What one epoch of `name` costs, from its last recorded training (the manifest of
-    `directory`, else of the checkpoint folder, else of the project's shipped checkpoints/, which a
-    run into an empty AELAB_CHECKPOINTS folder has to go by): train_seconds / epochs, rescaled to
-    the current number of training images per epoch where the record says how many it had."""
+    """What one epoch of `name` costs, from a recorded training: this run's own folder (`directory`,
+    else AELAB_CHECKPOINTS) unless that is the shipped checkpoints/, whose records were often made
+    on loaded machines; then the costs of the last full `make train` measured on an idle 2-core
+    machine (results/train_costs.json); then the shipped manifest. train_seconds / epochs, rescaled
+    to the current number of training images per epoch where the record says how many it had."""
     tcfg = entry(name).train
     shipped = paths.PROJECT_ROOT / "checkpoints"
-    for entries in (checkpoints.manifest(directory), checkpoints.manifest(), checkpoints.manifest(shipped)):
+    own = [Path(d) for d in (directory, paths.CHECKPOINT_DIR) if d is not None]
+    sources = [checkpoints.manifest(d) for d in own if d.resolve() != shipped.resolve()]
+    sources += [reference_costs().get("models", {}), checkpoints.manifest(shipped)]
+    for entries in sources:
         e = entries.get(name)
         if e and e.get("epochs"):
             per_epoch = e["train_seconds"] / e["epochs"]
@@ -34,6 +47,37 @@ def epoch_seconds(name: str, directory: Path | None = None, limit_batches: int |
                 per_epoch *= min(1.0, limit_batches * tcfg.batch_size / _train_size(tcfg))
             return per_epoch
     return UNKNOWN_EPOCH_SECONDS
+
+
+def reference_costs() -> dict:
+    """results/train_costs.json, or {} where it is missing or unreadable (then the manifests plan)."""
+    try:
+        return json.loads(COSTS_FILE.read_text())
+    except (OSError, ValueError):
+        return {}
+
+
+def record_costs(run_dir: Path, wall_seconds: float | None = None, target: Path | None = None) -> dict:
+    """Keep the per-model costs of a full `make train` into `run_dir` as the planning reference."""
+    entries = checkpoints.manifest(run_dir)
+    if not entries:
+        raise FileNotFoundError(f"no {checkpoints.MANIFEST} with trained models in {run_dir}")
+    cpu = next((line.split(":", 1)[1].strip() for line in _cpuinfo().splitlines() if line.startswith("model name")),
+               platform.processor() or "unknown")
+    costs = {"measured": {"date": time.strftime("%Y-%m-%d"), "cpu": cpu, "cores": os.cpu_count(),
+                          "wall_seconds": wall_seconds,
+                          "command": f"AELAB_CHECKPOINTS={run_dir} make train"},
+             "models": {n: {k: e[k] for k in ("epochs", "train_seconds", "images_per_epoch", "threads", "precision")
+                            if k in e} for n, e in sorted(entries.items())}}
+    checkpoints.write_json(costs, target or COSTS_FILE)
+    return costs
+
+
+def _cpuinfo() -> str:
+    try:
+        return Path("/proc/cpuinfo").read_text()
+    except OSError:
+        return ""
 
 
 def _train_size(tcfg: TrainConfig) -> int:
@@ -101,3 +145,16 @@ def print_estimate(names: list[str], jobs: int, epochs=None, directory=None) -> 
     print(f"sum of the per-model times: {total / 60:.1f} min; {jobs} at a time, longest first: "
           f"{wall / 60:.1f} min wall (an estimate from recorded costs, not a measurement)")
     return wall
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description="Keep a full make train's per-model costs as the planning reference.")
+    parser.add_argument("--record", type=Path, required=True, help="the AELAB_CHECKPOINTS folder of that run")
+    parser.add_argument("--wall", type=float, help="its measured wall seconds, kept beside the costs")
+    args = parser.parse_args(argv)
+    costs = record_costs(args.record, args.wall)
+    print(f"{len(costs['models'])} models' costs -> {COSTS_FILE}")
+
+
+if __name__ == "__main__":
+    main()

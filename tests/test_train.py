@@ -281,15 +281,33 @@ def test_bf16_false_keeps_fp32_where_the_cpu_has_native_bf16(monkeypatch):
     assert models.REGISTRY["spec_ae"].train.fast and not models.REGISTRY["spec_ae"].train.bf16
 
 
-def test_a_run_into_an_empty_checkpoint_folder_plans_with_the_shipped_costs(tmp_path, monkeypatch):
-    # AELAB_CHECKPOINTS=/empty make train: without the shipped records every model would cost the
-    # same guess, and "longest first" would be an arbitrary order.
+def test_a_run_plans_with_the_reference_costs_of_a_full_make_train(tmp_path, monkeypatch):
+    # AELAB_CHECKPOINTS=/empty make train, or make train over the shipped weights (whose records
+    # were made on loaded machines): both plan with results/train_costs.json, which has every model
+    # of record, so "longest first" and the first ETA follow measured costs, not one guess.
     from core import paths
 
-    monkeypatch.setattr(paths, "CHECKPOINT_DIR", tmp_path)
-    shipped = checkpoints.manifest(paths.PROJECT_ROOT / "checkpoints")["c_ae"]
-    expected = shipped["train_seconds"] / shipped["epochs"]
-    if shipped.get("images_per_epoch"):
-        expected *= train_plan._train_size(models.entry("c_ae").train) / shipped["images_per_epoch"]
-    assert train_plan.epoch_seconds("c_ae", tmp_path) == pytest.approx(expected)
+    reference = train_plan.reference_costs()["models"]
+    assert set(models.of_record()) <= set(reference)
+    r = reference["c_ae"]
+    expected = r["train_seconds"] / r["epochs"]  # c_ae trains on as many images per epoch as then
     assert expected != train_plan.UNKNOWN_EPOCH_SECONDS
+    monkeypatch.setattr(paths, "CHECKPOINT_DIR", tmp_path)
+    assert train_plan.epoch_seconds("c_ae", tmp_path) == pytest.approx(expected)
+    monkeypatch.setattr(paths, "CHECKPOINT_DIR", paths.PROJECT_ROOT / "checkpoints")
+    assert train_plan.epoch_seconds("c_ae") == pytest.approx(expected)
+    # without the reference file, the shipped manifest plans
+    monkeypatch.setattr(train_plan, "COSTS_FILE", tmp_path / "missing.json")
+    shipped = checkpoints.manifest(paths.PROJECT_ROOT / "checkpoints")["c_ae"]
+    assert train_plan.epoch_seconds("c_ae") == pytest.approx(shipped["train_seconds"] / shipped["epochs"])
+
+
+def test_recorded_costs_of_a_run_become_the_plan(registered, tmp_path, monkeypatch):
+    train.train("tiny_ae", directory=tmp_path / "run", progress=False)
+    costs = train_plan.record_costs(tmp_path / "run", wall_seconds=12.5, target=tmp_path / "costs.json")
+    assert costs["measured"]["wall_seconds"] == 12.5 and "tiny_ae" in costs["models"]
+    monkeypatch.setattr(train_plan, "COSTS_FILE", tmp_path / "costs.json")
+    recorded = checkpoints.manifest(tmp_path / "run")["tiny_ae"]
+    assert train_plan.epoch_seconds("tiny_ae") == pytest.approx(recorded["train_seconds"] / recorded["epochs"])
+    with pytest.raises(FileNotFoundError, match="no MANIFEST.json"):
+        train_plan.record_costs(tmp_path / "empty", target=tmp_path / "other.json")

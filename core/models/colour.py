@@ -143,11 +143,11 @@ _COSINE_WHY = (" At a constant lr this model still gained about 2 % over its las
 
 MODELS = {
     "c_ae": Entry(ColourAE, ColourAEConfig(), _TRAIN, title="conv AE", budget_why=BUDGET_WHY),
-    "c_ae_dropout": Entry(ColourAE, ColourAEConfig(dropout=0.2, batchnorm=True), _TRAIN_COSINE,
-                          title="conv AE + Dropout/BatchNorm", budget_why=BUDGET_WHY + _COSINE_WHY + " It "
-                          "still gains slightly more than the rule allows over the last 3 epochs (the Reproduce table "
-                          "shows the figure): Dropout keeps the curve falling slowly; more epochs than the "
-                          "assignment's 20 were not tried (CPU time)."),
+    "c_ae_dropout": Entry(ColourAE, ColourAEConfig(dropout=0.2, batchnorm=True), replace(_TRAIN_COSINE, epochs=30),
+                          title="conv AE + Dropout/BatchNorm", budget_why=BUDGET_WHY + _COSINE_WHY + " With "
+                          "the cosine over 20 epochs it still gained 1.1 % over the last 3 (validation MSE 0.00709 to "
+                          "0.00701; test MSE 0.00697): Dropout keeps the curve falling slowly, so it gets 30 epochs, "
+                          "the cosine stretched over them, 10 more than the assignment's 20."),
     "c_vae": Entry(ColourAE, ColourAEConfig(variational=True), _TRAIN_COSINE, title="conv VAE",
                    budget_why=BUDGET_WHY + _COSINE_WHY + " It settled at a higher test MSE "
                    "than the 0.0097 of the constant-rate run, which was still improving: a "
