@@ -49,11 +49,15 @@ def epoch_seconds(name: str, directory: Path | None = None, limit_batches: int |
     return UNKNOWN_EPOCH_SECONDS
 
 
-def reference_costs() -> dict:
-    """results/train_costs.json, or {} where it is missing or unreadable (then the manifests plan)."""
+def reference_costs(required: bool = False) -> dict:
+    """results/train_costs.json, or {} where it is missing or unreadable (then the manifests plan);
+    `required`: raise instead, saying how to make it."""
     try:
         return json.loads(COSTS_FILE.read_text())
-    except (OSError, ValueError):
+    except (OSError, ValueError) as exc:
+        if required:
+            raise FileNotFoundError(f"{COSTS_FILE} is missing or unreadable ({exc}): run AELAB_CHECKPOINTS=/tmp/run "
+                                    "make train, then python -m core.train_plan --record /tmp/run") from exc
         return {}
 
 

@@ -318,7 +318,8 @@ def test_the_demo_is_usable_on_a_phone(browser, app_url):
 def test_the_beta_box_shows_only_for_gaussian_noise(page):
     """Issue 16.7: the "beta validated" box is about Gaussian noise levels only."""
     page.click("text=MAP settings")
-    assert page.locator("#auto-beta").is_visible()
+    # the accordion opens with an animation: wait for the box (it fails the test if it never shows)
+    page.locator("#auto-beta").wait_for(state="visible", timeout=10_000)
     page.click("#noise-type label:has-text('Salt and pepper')")
     page.wait_for_function("() => document.getElementById('auto-beta').style.display === 'none'")
     page.click("#noise-type label:has-text('Gaussian')")

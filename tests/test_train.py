@@ -309,5 +309,9 @@ def test_recorded_costs_of_a_run_become_the_plan(registered, tmp_path, monkeypat
     monkeypatch.setattr(train_plan, "COSTS_FILE", tmp_path / "costs.json")
     recorded = checkpoints.manifest(tmp_path / "run")["tiny_ae"]
     assert train_plan.epoch_seconds("tiny_ae") == pytest.approx(recorded["train_seconds"] / recorded["epochs"])
+    monkeypatch.setattr(train_plan, "COSTS_FILE", tmp_path / "missing.json")
+    assert train_plan.reference_costs() == {}
+    with pytest.raises(FileNotFoundError, match="core.train_plan --record"):
+        train_plan.reference_costs(required=True)
     with pytest.raises(FileNotFoundError, match="no MANIFEST.json"):
         train_plan.record_costs(tmp_path / "empty", target=tmp_path / "other.json")
