@@ -10,6 +10,7 @@ import functools
 import json
 import os
 import platform
+import sys
 import time
 from pathlib import Path
 
@@ -156,7 +157,10 @@ def main(argv=None):
     parser.add_argument("--record", type=Path, required=True, help="the AELAB_CHECKPOINTS folder of that run")
     parser.add_argument("--wall", type=float, help="its measured wall seconds, kept beside the costs")
     args = parser.parse_args(argv)
-    costs = record_costs(args.record, args.wall)
+    try:
+        costs = record_costs(args.record, args.wall)
+    except FileNotFoundError as exc:
+        sys.exit(f"error: {exc}")
     print(f"{len(costs['models'])} models' costs -> {COSTS_FILE}")
 
 
