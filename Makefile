@@ -39,7 +39,8 @@ test: $(SETUP)
 test-fast: $(SETUP)
 	$(PY) -m pytest -m "not slow and not browser and not network"
 
-# Retrain every model from scratch with its recorded config and seed, then re-choose the MAP
+# Retrain every model from scratch with its recorded config and seed (the models of record, then
+# the extra-seed entries of the seed-spread study), then re-choose the MAP
 # denoiser's defaults (beta, steps, restarts) on the validation split for the new vae16. One overall
 # progress bar; its first ETA comes from the per-epoch costs of the last full run, results/train_costs.json
 # (`python -m core.train --all --estimate --jobs 2` prints them; `python -m core.train_plan --record` keeps a run's).
@@ -55,6 +56,7 @@ TRAIN_FLAGS := --epochs 1
 endif
 train: data
 	$(PY) -m core.train --all --force --jobs $(JOBS) $(TRAIN_FLAGS)
+	$(PY) -m core.train --extra-seeds --force --jobs $(JOBS) $(TRAIN_FLAGS)
 	$(PY) -m core.denoise_study --choose-defaults
 	$(PY) -m core.analysis.colour --ship
 

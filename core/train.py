@@ -336,7 +336,9 @@ def train_many(names: list[str], jobs: int = 1, threads: int | None = None, **kw
 def main(argv=None):
     parser = argparse.ArgumentParser(description="Train lab models into checkpoints/<name>.pt.")
     parser.add_argument("names", nargs="*", help=f"models to train: {', '.join(REGISTRY)}")
-    parser.add_argument("--all", action="store_true", help="every model of record (not the extra-seed entries: name those)")
+    parser.add_argument("--all", action="store_true", help="every model of record (not the extra-seed entries)")
+    parser.add_argument("--extra-seeds", action="store_true",
+                        help="the extra-seed entries of the seed-spread study (A3, A4, A8)")
     parser.add_argument("--epochs", type=int, help="override the registered number of epochs")
     parser.add_argument("--force", action="store_true", help="retrain even if a checkpoint exists")
     parser.add_argument("--missing", action="store_true", help="skip models that have a checkpoint")
@@ -352,14 +354,14 @@ def main(argv=None):
     parser.add_argument("--estimate", action="store_true",
                         help="print the planned time per model and the schedule estimate; train nothing")
     args = parser.parse_args(argv)
-    names = models.of_record() if args.all else args.names
+    names = (models.of_record() if args.all else args.names) + (models.extra_seeds() if args.extra_seeds else [])
     if args.missing:
         names = [n for n in names if not checkpoints.path(n, args.checkpoints).exists()]
         if not names:
             print("every checkpoint is present; nothing to train")
             return
     if not names:
-        parser.error("name at least one model, or pass --all")
+        parser.error("name at least one model, or pass --all or --extra-seeds")
     unknown = [n for n in names if n not in REGISTRY]
     if unknown:
         parser.error(f"unknown model(s) {', '.join(unknown)}; valid names: {', '.join(REGISTRY)}")

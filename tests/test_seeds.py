@@ -84,3 +84,12 @@ def test_train_all_leaves_the_extra_seeds_out():
     record = models.of_record()
     assert extra and not extra & set(record)
     assert set(record) | extra == set(models.REGISTRY)
+    assert set(models.extra_seeds()) == extra
+
+
+def test_train_extra_seeds_plans_exactly_the_six_seed_entries(capsys):
+    from core import train
+
+    train.main(["--extra-seeds", "--estimate", "--jobs", "2"])
+    planned = {line.split()[0] for line in capsys.readouterr().out.splitlines() if "s/epoch" in line}
+    assert planned == set(models.extra_seeds())

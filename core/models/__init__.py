@@ -42,9 +42,14 @@ REGISTRY.update({seed_name(base, s): _seed_entry(base, s) for base, seeds in EXT
 
 def of_record() -> list[str]:
     """The models the report and the demo use: every entry but the extra-seed ones, which
-    `core.train --all` leaves out (name them to train them: they are the seed-spread study)."""
-    extra = {seed_name(b, s) for b, seeds in EXTRA_SEEDS.items() for s in seeds}
+    `core.train --all` leaves out (`--extra-seeds` trains them: they are the seed-spread study)."""
+    extra = set(extra_seeds())
     return [name for name in REGISTRY if name not in extra]
+
+
+def extra_seeds() -> list[str]:
+    """The extra-seed entries (the seed spread of A3, A4 and A8), in registry order."""
+    return [seed_name(b, s) for b, seeds in EXTRA_SEEDS.items() for s in seeds]
 
 
 def seed_family(base: str) -> list[str]:
