@@ -178,24 +178,23 @@ CONDITIONS = ("clean", "rotate", "shift", "thin", "thick")
 METHODS = ("noisy input", "MAP", "MAP + pose")
 ARTIFACT = paths.PROJECT_ROOT / "results" / "pose_map.json"
 COMMAND = "python -m core.pose_map --write"
-PROBE_N = 10      # per-image values kept for the first images (the artifact's recomputable slice)
 MARGIN_DB = 0.1   # a PSNR gain below this is no help, however significant
 
 
 def evaluate(den, clean: Tensor, labels: Tensor, condition: str, level: float, *, steps: int | None = None,
              restarts: int | None = None) -> tuple[list[dict], dict, dict]:
-    """Rows, per-image identity bits and probe (first PROBE_N images) of the noisy input, MAP and
+    """Rows, per-image identity bits and probe (scoreboard.probe_entry) of the noisy input, MAP and
     MAP + pose on one condition and level: clip-aware, the validated beta, steps and restarts, through
     the denoiser interface, in the scoreboard's chunks (its seeded restarts then do not depend on n)."""
     from . import data, judge, metrics
-    from .scoreboard import CHUNK
+    from .scoreboard import CHUNK, probe_entry
 
     noisy = data.add_noise(clean, level, seed=data.NOISE_SEED)
     kw = dict(noise_level=level, clip_aware=True, steps=steps, restarts=restarts)
     rows, bits, probe, per_image = [], {}, {}, {}
     for method in METHODS:
         run = (lambda x: den("map", x, **kw)) if method == "MAP" else (lambda x: pose_aware(den, x, **kw))
-        params = {}
+        params, objective = {}, None
         if method == "noisy input":
             out, ms = noisy, 0.0
         else:
@@ -204,6 +203,7 @@ def evaluate(den, clean: Tensor, labels: Tensor, condition: str, level: float, *
             parts = [run(noisy[i:i + CHUNK]) for i in range(0, len(noisy), CHUNK)]
             ms = 1000 * (time.perf_counter() - t0) / len(noisy)
             out = torch.cat([p.x_hat for p in parts])
+            objective = torch.cat([p.loss_history[-1] for p in parts])
             params = {k: parts[0].params[k] for k in ("beta", "steps", "restarts")}
         psnr, kept = metrics.psnr(out, clean), judge.same_digit(out, labels).float()
         per_image[method] = (psnr, kept)
@@ -216,7 +216,7 @@ def evaluate(den, clean: Tensor, labels: Tensor, condition: str, level: float, *
         rows.append(row)
         key = f"{condition}|{method}|{level}"
         bits[key] = "".join("1" if v else "0" for v in kept.tolist())
-        probe[key] = {"psnr": [round(v, 4) for v in psnr[:PROBE_N].tolist()], "identity": bits[key][:PROBE_N]}
+        probe[key] = probe_entry(psnr, kept, objective=objective)
     return rows, bits, probe
 
 
@@ -283,7 +283,7 @@ def command_for(n: int, levels, conditions) -> str:
 def write(n: int = 300, levels=(0.3, 0.5), conditions=CONDITIONS, target=None, progress: bool = True) -> dict:
     """Measure (`measure`, the validated budget) and write the artifact atomically to results/pose_map.json."""
     from . import checkpoints, data
-    from .scoreboard import CHUNK, TEST_SEED
+    from .scoreboard import CHUNK, PROBE_N, TEST_SEED
 
     t0 = time.perf_counter()
     fp = fingerprint()  # before the run: an input changed meanwhile then shows as stale

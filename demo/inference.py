@@ -62,30 +62,35 @@ def decode_data_url(url: str, what: str = "drawing") -> bytes:
         raise InputError(f"The {what} is not an image: its base64 data is damaged.") from None
 
 
-def _open_image(source, what: str):
-    """A PIL image from a path or bytes, size-checked before decoding (a huge image costs gigabytes)."""
+def _open_image(source: bytes, what: str):
+    """A PIL image from bytes the client sent, size-checked before decoding (a huge image costs
+    gigabytes). Never a file name: whoever reaches the API could otherwise read or probe server files."""
     import io
 
     from PIL import Image, UnidentifiedImageError
 
     try:
-        with Image.open(io.BytesIO(source) if isinstance(source, bytes) else source) as im:
+        with Image.open(io.BytesIO(source)) as im:
             _check_size(*im.size, what)
             return im.convert("RGBA") if im.mode not in ("L", "LA", "RGB", "RGBA") else im.copy()
     except (UnidentifiedImageError, Image.DecompressionBombError, SyntaxError):
         raise InputError(f"The {what} is not an image (PNG, JPEG, GIF, BMP or WebP expected).") from None
-    except FileNotFoundError:
-        raise InputError(f"The {what} could not be read: no such file.") from None
     except OSError:  # e.g. a truncated PNG: the header reads, the pixels do not
         raise InputError(f"The {what} is not an image (the file is damaged or truncated).") from None
 
 
 def _as_array(image, what: str) -> np.ndarray:
-    """An image (numpy array, PIL image, file path or data URL) as float32 in [0, 1], [H,W] or [H,W,C]."""
-    if isinstance(image, str) and image.startswith("data:"):
+    """An image (numpy array, PIL image, encoded bytes or data URL) as float32 in [0, 1], [H,W] or [H,W,C].
+
+    A string is only ever a data URL: any other string (a file name, a URL) is refused with one
+    message that does not depend on what it names, so the API cannot tell which files exist."""
+    if isinstance(image, (str, Path)):
+        if not (isinstance(image, str) and image.startswith("data:")):
+            raise InputError(f"The {what} must be sent as image data (a data:image/png;base64 URL or the "
+                             "image's bytes), not as a file name or link.")
         image = _open_image(decode_data_url(image, what), what)
-    elif isinstance(image, (str, Path)):
-        image = _open_image(image, what)
+    elif isinstance(image, (bytes, bytearray)):
+        image = _open_image(bytes(image), what)
     if type(image).__module__.startswith("PIL."):
         _check_size(*image.size, what)
         if image.mode not in ("1", "L", "LA", "RGB", "RGBA"):

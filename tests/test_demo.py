@@ -62,10 +62,10 @@ def test_every_image_form_gives_the_same_digit(tmp_path):
     rgba = drawing("zero", background="white")
     ref = inf.preprocess(rgba).x
     grey = np.asarray(Image.fromarray(rgba).convert("L"))
-    path = tmp_path / "zero.png"
-    Image.fromarray(rgba).save(path)
+    buf = io.BytesIO()
+    Image.fromarray(rgba).save(buf, format="PNG")
     for form in (rgba[..., :3], grey, grey.astype(np.float32) / 255, Image.fromarray(rgba).convert("P"),
-                 str(path), {"background": rgba, "layers": [], "composite": None}):
+                 buf.getvalue(), {"background": rgba, "layers": [], "composite": None}):
         assert torch.allclose(inf.preprocess(form).x, ref, atol=0.02)
     inverted = 255 - grey  # an MNIST-style upload: white digit on black
     assert torch.allclose(inf.preprocess(inverted).x, ref, atol=0.02)
@@ -96,7 +96,7 @@ def test_an_mnist_digit_survives_preprocessing(mnist):
     (np.full((100, 100), np.nan, np.float32), "NaN"),
     (np.full((100, 100), 1000.0), "range"),
     (42, "must be an image"),
-    ("/nonexistent/drawing.png", "no such file"),
+    ("/nonexistent/drawing.png", "not as a file name"),
     ({"background": None, "layers": "abc", "composite": None}, "list"),
     ({"foo": 1}, "Unexpected"),
     ({"background": None, "layers": [np.zeros((50, 50, 4), np.uint8), np.zeros((60, 60, 4), np.uint8)],
@@ -111,11 +111,34 @@ def test_a_small_digit_is_not_mistaken_for_a_dot():
     assert inf.preprocess(sketch(drawing("one", width=16, scale=0.16))).x.max() > 0.5
 
 
-def test_an_oversized_upload_is_refused_with_its_size(tmp_path):
-    path = tmp_path / "big.png"
-    Image.new("L", (3000, 2500), 255).save(path)  # a few kB on disk
+def test_an_oversized_upload_is_refused_with_its_size():
+    buf = io.BytesIO()
+    Image.new("L", (3000, 2500), 255).save(buf, format="PNG")  # a few kB encoded
     with pytest.raises(inf.InputError, match="3000x2500 px"):
-        inf.preprocess(str(path))
+        inf.preprocess(buf.getvalue())
+
+
+def test_no_input_is_ever_read_from_a_server_path(tmp_path):
+    """A string that is not a data URL is refused with one message whatever it names (an image on
+    the server, a text file, a folder, nothing), in every place an image can come in: the API
+    cannot read server files or tell which exist."""
+    server_png = tmp_path / "seven.png"
+    Image.fromarray(drawing("seven", background="white")).save(server_png)
+    seven = data_url(drawing("seven", background="white"))
+    forms = [lambda p: inf.preprocess(p),
+             lambda p: inf.preprocess({"background": None, "layers": [p], "composite": None}),
+             lambda p: inf.preprocess({"background": p, "layers": [], "composite": None}),
+             lambda p: inf.preprocess({"composite": p}),
+             lambda p: inf.preprocess(seven, region=p)]
+    for form in forms:
+        messages = set()
+        for path in (str(server_png), "/etc/passwd", "/etc/does-not-exist", "/root", str(tmp_path),
+                     "seven.png", "file:///etc/passwd", server_png):
+            with pytest.raises(inf.InputError) as err:
+                form(path)
+            assert str(path) not in str(err.value) and "seven.png" not in str(err.value)
+            messages.add(str(err.value))
+        assert len(messages) == 1, messages  # nothing tells an existing file from a missing one
 
 
 def test_a_drawing_touching_the_edge_warns():
@@ -276,10 +299,8 @@ def test_a_file_that_is_not_an_image_says_so(tmp_path, content, name):
         buf = io.BytesIO()
         Image.fromarray(drawing("seven")).save(buf, format="PNG")
         content = buf.getvalue()[: len(buf.getvalue()) // 2]
-    path = tmp_path / name
-    path.write_bytes(content)
     url = "data:image/png;base64," + base64.b64encode(content).decode()
-    for value in (str(path), url):
+    for value in (content, url):
         with pytest.raises(inf.InputError, match="not an image") as err:
             inf.preprocess(value)
         assert "empty" not in str(err.value)

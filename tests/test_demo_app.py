@@ -137,11 +137,21 @@ def test_api_user_errors_are_clean_short_and_logged_in_one_line(app, app_url, tm
         (dict(drawing=SEVEN, noise_type="Erased block", level=1.0), "impossible"),
         (dict(drawing=SEVEN, noise_type="Painted region"), "nothing is painted"),
     ]
+    # A server path in any image argument: one message, whether it names a PNG, a text file, a
+    # folder or nothing (the region argument once read server files and told which existed).
+    server_png = tmp_path / "region.png"
+    Image.new("L", (280, 280), 0).save(server_png)
+    refusal = "must be sent as image data"
+    for path in (str(server_png), "/etc/passwd", "/etc/does-not-exist", "/root"):
+        cases += [(dict(drawing=SEVEN, noise_type="Painted region", region=path), refusal),
+                  (dict(drawing=path), "data:image/png;base64")]
+    texts = {}
     for kwargs, message in cases:
-        text = _error(client, **kwargs)
+        text = texts[str(kwargs)] = _error(client, **kwargs)
         assert message in text, (kwargs.get("noise_type", "")[:20], text[:300])
         assert len(text) < 400 and str(tmp_path.parent) not in text and os.getcwd() not in text
         assert not re.search(r"Traceback|pydantic|object at 0x|/tmp/", text), text
+    assert len({t for k, t in texts.items() if "region=" in k and "Painted" in k and refusal in t}) == 1
     log = "".join(app.lines[before:])
     assert "Traceback" not in log, log[-3000:]
     assert log.count("demo: input refused:") == len(cases), log[-3000:]

@@ -8,6 +8,7 @@ from core import checkpoints, metrics, paths, pose_map
 from core.pose_map import PosePrior, pose_from_degrees_px, pose_map_estimate, verdicts, warp
 from core.denoise import map_estimate
 from core.scoreboard import StaleArtifact
+from probes import assert_probe_matches
 
 
 def dot(row=10, col=14):
@@ -191,8 +192,8 @@ def test_the_loader_refuses_an_artifact_of_other_checkpoints(tmp_path, monkeypat
 
 @pytest.mark.slow
 def test_shipped_artifact_matches_a_recomputed_slice(mnist):
-    """The first chunk of shifted digits at noise 0.5, recomputed now: its first PROBE_N images'
-    PSNR and identity for the noisy input, MAP and MAP + pose match the artifact's probe."""
+    """The first chunk of shifted digits at noise 0.5, recomputed now: the noisy input image by image,
+    MAP and MAP + pose as chunk means (tests/probes.py says why), match the artifact's probe."""
     from core import scoreboard
     from core.denoise import Denoisers
 
@@ -209,6 +210,4 @@ def test_shipped_artifact_matches_a_recomputed_slice(mnist):
         torch.set_num_threads(threads)
     for method in pose_map.METHODS:
         key = f"shift|{method}|0.5"
-        want, got = art["probe"][key], probe[key]
-        assert got["psnr"] == pytest.approx(want["psnr"], abs=0.02), key
-        assert got["identity"] == want["identity"], key
+        assert_probe_matches(probe[key], art["probe"][key], key, nonconvex=method != "noisy input")

@@ -9,6 +9,7 @@ import torch
 
 from core import baselines, checkpoints, judge, scoreboard
 from core.models.judge import DnCNN, DnCNNConfig, Judge, JudgeConfig, affine, salt_pepper, thicken, thin
+from probes import assert_probe_matches
 
 
 def blobs(n=6, seed=0):
@@ -188,6 +189,27 @@ def test_a_stale_or_missing_artifact_is_refused_with_the_command(tmp_path, monke
     assert scoreboard.load_artifact(tmp_path / "s.json", check=False)["rows"] == []
 
 
+def test_probe_comparison_tolerates_float_order_but_not_a_real_change():
+    gen = torch.Generator().manual_seed(0)
+    psnr, kept = 15 + 3 * torch.rand(50, generator=gen), torch.rand(50, generator=gen) > 0.3
+    objective = 40 + torch.rand(50, generator=gen)
+    want = scoreboard.probe_entry(psnr, kept, psnr / 20, objective)
+    # Another CPU: two images land in other basins (+-1.5 dB, another reading), the objective barely moves.
+    flipped = psnr.clone()
+    flipped[3] += 1.5
+    flipped[7] -= 1.0
+    kept2 = kept.clone()
+    kept2[3] = ~kept2[3]
+    assert_probe_matches(scoreboard.probe_entry(flipped, kept2, flipped / 20, objective * (1 + 3e-4)), want, "k", True)
+    with pytest.raises(AssertionError):  # ... but not image by image, where that shows
+        assert_probe_matches(scoreboard.probe_entry(flipped, kept2, flipped / 20, objective), want, "k", False)
+    for changed in (objective * 1.002, objective + 0.2):  # one restart fewer moves it by 1.3e-3 and more
+        with pytest.raises(AssertionError):
+            assert_probe_matches(scoreboard.probe_entry(psnr, kept, psnr / 20, changed), want, "k", True)
+    with pytest.raises(AssertionError):  # every image 0.3 dB worse
+        assert_probe_matches(scoreboard.probe_entry(psnr - 0.3, kept, psnr / 20, objective), want, "k", True)
+
+
 def test_spread_over_seed_variants():
     art = {"rows": [{"method": "map", "level": 0.5, "condition": "clean", "psnr": 10.0}],
            "variant_rows": [{"method": "map", "level": 0.5, "psnr": 12.0, "checkpoints": "a+b"},
@@ -207,7 +229,8 @@ def _shipped():
 
 @pytest.mark.slow
 def test_shipped_artifact_matches_a_recomputed_slice(mnist):
-    """The first PROBE_N test images at two levels, every method but BM3D, recomputed now."""
+    """MAP's first chunk of test images at two levels, every method but BM3D, recomputed now: image
+    by image for the deterministic methods, as chunk means for MAP (tests/probes.py says why)."""
     art = _shipped()
     ctx = scoreboard.Context(betas=art["map_betas"])
     clean, labels = scoreboard.test_digits(scoreboard.CHUNK)  # MAP's first chunk, as in the artifact
@@ -217,10 +240,7 @@ def test_shipped_artifact_matches_a_recomputed_slice(mnist):
         rows, bits, probe = scoreboard.evaluate(ctx, clean, labels, level, methods)
         for method in methods:
             key = f"clean|{method}|{level}"
-            want, got = art["probe"][key], probe[key]
-            assert got["psnr"] == pytest.approx(want["psnr"], abs=0.02), key
-            assert got["ssim"] == pytest.approx(want["ssim"], abs=0.002), key
-            assert got["identity"] == want["identity"], key
+            assert_probe_matches(probe[key], art["probe"][key], key, nonconvex=method in scoreboard.NONCONVEX)
 
 
 @pytest.mark.slow
