@@ -27,7 +27,7 @@ data: $(SETUP)
 
 # Gets the data, trains whatever shipped weights are missing (with progress), launches the demo.
 demo: data
-	$(PY) -m core.train --all --missing --jobs $(JOBS)
+	$(PY) -m core.training --all --missing --jobs $(JOBS)
 	$(PY) -m demo.app
 
 # The full suite (what .ci/run runs): every chapter executed, the shipped models re-checked, the browser.
@@ -43,7 +43,7 @@ test-fast: $(SETUP)
 # the extra-seed entries of the seed-spread study), then re-choose the MAP
 # denoiser's defaults (beta, steps, restarts) on the validation split for the new vae16. One overall
 # progress bar; its first ETA comes from the per-epoch costs of the last full run, results/train_costs.json
-# (`python -m core.train --all --estimate --jobs 2` prints them; `python -m core.train_plan --record` keeps a run's).
+# (`python -m core.training --all --estimate --jobs 2` prints them; `python -m core.training.plan --record` keeps a run's).
 # AELAB_CHECKPOINTS=/some/dir make train  rebuilds into another folder, leaving checkpoints/ alone.
 # make train QUICK=1  every model for one epoch into $(QUICK_DIR): an end-to-end check of the
 # pipeline (the weights are not the shipped ones and never overwrite them).
@@ -55,16 +55,16 @@ train: export AELAB_CHECKPOINTS = $(abspath $(QUICK_DIR))
 TRAIN_FLAGS := --epochs 1
 endif
 train: data
-	$(PY) -m core.train --all --force --jobs $(JOBS) $(TRAIN_FLAGS)
-	$(PY) -m core.train --extra-seeds --force --jobs $(JOBS) $(TRAIN_FLAGS)
-	$(PY) -m core.denoise_study --choose-defaults
+	$(PY) -m core.training --all --force --jobs $(JOBS) $(TRAIN_FLAGS)
+	$(PY) -m core.training --extra-seeds --force --jobs $(JOBS) $(TRAIN_FLAGS)
+	$(PY) -m core.denoising.study --choose-defaults
 	$(PY) -m core.analysis.colour --ship
 
 # Retrain one model from scratch and check its test metric against the manifest, within 2 %
 # (VERIFY=name to pick; the default is the cheapest model: see README for its time).
 VERIFY ?= fc64
 verify: data
-	$(PY) -m core.train $(VERIFY) --verify
+	$(PY) -m core.training $(VERIFY) --verify
 
 # Renders the site into _site/ with the quarto on the PATH, else with the one the quarto-cli
 # package brings beside $(PY) (installed on first use; its install downloads Quarto itself).

@@ -15,7 +15,8 @@ import time
 
 import torch
 
-from core import data, denoise
+from core import data
+from core.denoising import denoise
 
 
 def time_call(fn, repeats: int) -> list[float]:

@@ -31,8 +31,9 @@ class Probe:
 
 
 def probes(den) -> list[Probe]:
-    from core import checkpoints, pose_map, scoreboard
-    from core.denoise import VAE_NAME
+    from core.denoising import pose_map, scoreboard
+    from core.denoising.denoise import VAE_NAME
+    from core.models import checkpoints
 
     betas = scoreboard.map_betas(den, (0.3, 0.8), checkpoints.sha256(checkpoints.path(VAE_NAME)))
     clean, labels = scoreboard.test_digits(scoreboard.CHUNK)
@@ -55,7 +56,8 @@ def probes(den) -> list[Probe]:
 
 
 def summary(probe: Probe, noisy: torch.Tensor, **changes) -> dict:
-    from core import judge, metrics, scoreboard
+    from core import metrics
+    from core.denoising import judge, scoreboard
 
     res = probe.estimator(noisy, **{**probe.settings, **changes})
     entry = scoreboard.probe_entry(metrics.psnr(res.x_hat, probe.clean), judge.same_digit(res.x_hat, probe.labels),
@@ -73,7 +75,7 @@ def main(argv=None):
     parser.add_argument("--trials", type=int, default=6, help="input perturbations per probe")
     args = parser.parse_args(argv)
     from core import data
-    from core.denoise import Denoisers
+    from core.denoising.denoise import Denoisers
 
     torch.set_num_threads(1)
     den = Denoisers.load()

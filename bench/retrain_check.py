@@ -14,7 +14,8 @@ import argparse
 import sys
 from pathlib import Path
 
-from core import checkpoints, paths
+from core import paths
+from core.models import checkpoints
 
 
 def main(argv=None) -> int:

@@ -5,7 +5,7 @@
     python -m bench.train_speed --flops [--threads 1] [--batches 30]   # engine vs the machine's limit
 
 Textbook: torchvision MNIST with transforms.ToTensor()/Pad(2) per item, DataLoader(shuffle=True),
-fp32, contiguous tensors. Engine: core.train's epoch loop (in-memory tensors, index batches,
+fp32, contiguous tensors. Engine: core.training.train's epoch loop (in-memory tensors, index batches,
 channels_last; bf16 autocast only where the CPU has native bf16). Both train the same model with
 the same optimiser; rounds alternate so machine noise hits both. Prints images/s and the ratio.
 
@@ -29,8 +29,9 @@ import torch
 from torch.utils.data import DataLoader
 from torchvision import datasets, transforms
 
-from core import data, paths, train, train_pool
+from core import data, paths
 from core.models import REGISTRY, build
+from core.training import pool, train
 
 
 def textbook(batches: int, batch_size: int) -> float:
@@ -150,13 +151,13 @@ def flops(args) -> None:
 
 def parallel(args) -> None:
     """All cores in one process vs one single-thread process per core, same model, alternating."""
-    cores = train_pool.cpu_count()
-    with multiprocessing.get_context("spawn").Pool(cores) as pool:
-        pool.starmap(engine, [(2, args.batch_size, args.model, 1)] * cores)  # warm-up: imports, data
+    cores = pool.cpu_count()
+    with multiprocessing.get_context("spawn").Pool(cores) as workers:
+        workers.starmap(engine, [(2, args.batch_size, args.model, 1)] * cores)  # warm-up: imports, data
         single, together = [], []
         for _ in range(args.rounds):
             single.append(engine(args.batches, args.batch_size, args.model, cores))
-            together.append(sum(pool.starmap(engine, [(args.batches, args.batch_size, args.model, 1)] * cores)))
+            together.append(sum(workers.starmap(engine, [(args.batches, args.batch_size, args.model, 1)] * cores)))
     one, many = statistics.median(single), statistics.median(together)
     print(f"{args.model}, batch {args.batch_size}, {args.batches} batches x {args.rounds} rounds, {cores} cores")
     print(f"one process, {cores} threads           : {one:8.0f} img/s")

@@ -24,7 +24,8 @@ from typing import Callable, Iterable, TypeVar
 
 import torch
 
-from . import checkpoints, paths
+from core import paths
+from core.models import checkpoints
 
 T = TypeVar("T")
 FORMATS = ("pt", "pickle")  # pt: tensors/numbers/lists, read with weights_only; pickle: any object

@@ -4,7 +4,8 @@
     python -m demo.app [--host HOST] [--port PORT]        (what `make demo` runs)
 
 Binds 127.0.0.1:7860 unless --host/--port or GRADIO_SERVER_NAME/GRADIO_SERVER_PORT say otherwise,
-and prints the URL. The models are loaded once, at start; all the computing is in demo/inference.py.
+and prints the URL. The models are loaded once, at start; all the computing is in demo/inputs.py,
+noise.py and engine.py.
 The drawing pad is a plain canvas (demo/pad.js); results come back as one HTML panel with the images
 inline (tiny 28x28 PNGs), so no response shares a file with another, and kept small (the latent map's
 image is in the stylesheet, loaded once; a result only marks positions on it).
@@ -31,13 +32,13 @@ import torch  # noqa: E402
 from PIL import Image  # noqa: E402
 
 from core.data import DEFAULT_NOISE_LEVEL  # noqa: E402
-from demo import inference as inf  # noqa: E402
+from demo import engine, inputs, noise  # noqa: E402
 
 # Two cores: two requests at a time, each with one intra-op thread, beats one request on two
 # threads for these tiny 28x28 batches (see bench/demo_latency.py).
 CONCURRENCY = int(os.environ.get("AELAB_DEMO_CONCURRENCY", "2"))
 torch.set_num_threads(int(os.environ.get("AELAB_DEMO_THREADS", "1")))
-Image.MAX_IMAGE_PIXELS = inf.MAX_SIDE ** 2   # refuse decompression bombs in any upload
+Image.MAX_IMAGE_PIXELS = inputs.MAX_SIDE ** 2   # refuse decompression bombs in any upload
 MAX_UPLOAD = "2mb"                            # Gradio's own uploads (API callers); the pad sends data URLs
 # Card labels short enough for one line on a phone; the full name shows on hover.
 LABELS = {"clean": "Your digit, 28x28", "noisy": "Noisy input", "ae": "AE (2-D code)", "vae": "VAE (16-D)",
@@ -66,11 +67,11 @@ def example_pixels() -> list[list[int]]:
     """The examples (first test image of each digit) as 784 grey levels each, black on white."""
     from core.data import examples
 
-    return [(255 - inf.to_uint8(img[None])).ravel().tolist() for img in examples()[0]]
+    return [(255 - engine.to_uint8(img[None])).ravel().tolist() for img in examples()[0]]
 
 
 try:
-    ENGINE = inf.Engine.load()
+    ENGINE = engine.Engine.load()
     EXAMPLES = example_pixels()
     # One request's work at start (torch and oneDNN set up lazily): the first visitor sees the
     # same latencies as every later one.
@@ -81,14 +82,14 @@ except Exception as exc:  # e.g. a checkpoint not trained yet: say which and how
              "`make demo` fetches MNIST and trains any missing shipped model first.")
 
 
-def noisy_view(c: inf.Comparison) -> np.ndarray:
-    img = np.repeat(inf.to_uint8(c.noisy)[..., None], 3, axis=2)
+def noisy_view(c: engine.Comparison) -> np.ndarray:
+    img = np.repeat(engine.to_uint8(c.noisy)[..., None], 3, axis=2)
     if c.mask is not None:
         img[c.mask[0, 0].numpy() == 0] = ERASED_RGB
     return img
 
 
-def reading_line(c: inf.Comparison, key: str | None, reading) -> str:
+def reading_line(c: engine.Comparison, key: str | None, reading) -> str:
     if reading is None:
         return ""
     digit, conf = reading
@@ -98,10 +99,10 @@ def reading_line(c: inf.Comparison, key: str | None, reading) -> str:
     return f'<div class="reading">{text}</div>'
 
 
-def image_urls(c: inf.Comparison) -> dict[str, str]:
+def image_urls(c: engine.Comparison) -> dict[str, str]:
     """Every image of the panel as a PNG data URL, encoded once (the panel and the JSON share them)."""
-    return {"clean": png_url(inf.to_uint8(c.clean)), "noisy": png_url(noisy_view(c)),
-            **{k: png_url(inf.to_uint8(r.x_hat)) for k, r in c.results.items()}}
+    return {"clean": png_url(engine.to_uint8(c.clean)), "noisy": png_url(noisy_view(c)),
+            **{k: png_url(engine.to_uint8(r.x_hat)) for k, r in c.results.items()}}
 
 
 def card(key: str, url: str, lines: str) -> str:
@@ -111,21 +112,21 @@ def card(key: str, url: str, lines: str) -> str:
             f'<img src="{url}" alt="{html.escape(LABELS[key])}">{lines}</div>')
 
 
-def results_html(c: inf.Comparison, urls: dict[str, str], server_ms: float) -> str:
+def results_html(c: engine.Comparison, urls: dict[str, str], server_ms: float) -> str:
     cards = [card("clean", urls["clean"], '<div class="psnr">the clean reference</div>'
                   + reading_line(c, None, c.clean_reading)),
              card("noisy", urls["noisy"], f'<div class="psnr"><b>PSNR {c.noisy_psnr:.2f} dB</b></div>')]
     for key, r in c.results.items():
         lines = f'<div class="psnr" id="psnr-{key}"><b>PSNR {r.psnr:.2f} dB</b> · {r.ms:.0f} ms</div>'
         lines += reading_line(c, key, r.reading)
-        if key in inf.NOTES:
-            lines += f'<div class="note">{html.escape(inf.NOTES[key])}</div>'
+        if key in engine.NOTES:
+            lines += f'<div class="note">{html.escape(engine.NOTES[key])}</div>'
         if r.what:
             lines += f'<div class="note">{html.escape(r.what)}</div>'
         if key == "map":
             lines += f'<div class="note">likelihood: {html.escape(c.settings["map_likelihood"])}</div>'
             if c.alternatives:
-                alts = "".join(f'<figure><img src="{png_url(inf.to_uint8(a.x_hat))}" alt="another MAP restart">'
+                alts = "".join(f'<figure><img src="{png_url(engine.to_uint8(a.x_hat))}" alt="another MAP restart">'
                                f'<figcaption>{a.reading[0]} ({100 * a.reading[1]:.0f} %)</figcaption></figure>'
                                for a in c.alternatives)
                 lines += f'<div class="alts" id="map-alternatives"><span>other restarts read:</span>{alts}</div>'
@@ -136,7 +137,7 @@ def results_html(c: inf.Comparison, urls: dict[str, str], server_ms: float) -> s
     return warn + '<div class="cards">' + "".join(cards) + "</div>" + timing
 
 
-def details_html(c: inf.Comparison, overlay: str | None) -> str:
+def details_html(c: engine.Comparison, overlay: str | None) -> str:
     """MAP's objective per step as an inline SVG polyline, and the marks on the 2-D latent map (its
     image is in the page's CSS, loaded once)."""
     parts = []
@@ -164,13 +165,13 @@ def compare(drawing, noise_type, level, seed, beta, steps, auto_beta=True, regio
     start = time.perf_counter()
     try:
         if not drawing:
-            raise inf.InputError("The canvas is empty: draw a digit (or pick a test digit).")
+            raise inputs.InputError("The canvas is empty: draw a digit (or pick a test digit).")
         if not isinstance(drawing, str) or not drawing.startswith("data:"):
-            raise inf.InputError("The drawing must be a PNG image sent as a data:image/png;base64 URL.")
+            raise inputs.InputError("The drawing must be a PNG image sent as a data:image/png;base64 URL.")
         c = ENGINE.compare(drawing, noise_type, level, seed, None if auto_beta else beta, steps,
                            region=region or None)
         latent = ENGINE.latent(c)
-    except inf.InputError as exc:  # the user's mistake: one log line, their message, nothing internal
+    except inputs.InputError as exc:  # the user's mistake: one log line, their message, nothing internal
         log(f"input refused: {str(exc)[:200]}")
         raise gr.Error(str(exc), title="Cannot use this input", print_exception=False) from None
     except Exception:  # never a dead app: log it, tell the user, keep serving
@@ -284,13 +285,13 @@ with gr.Blocks(title="Autoencoder Lab: denoising demo", delete_cache=(600, 1800)
             results = gr.HTML('<p class="placeholder">Results appear here.</p>', elem_id="results",
                               padding=False)
         with gr.Column(scale=0, min_width=250):
-            noise_type = quiet_checks(gr.Radio(list(inf.NOISE_TYPES), value="Gaussian", label="Noise",
+            noise_type = quiet_checks(gr.Radio(list(noise.NOISE_TYPES), value="Gaussian", label="Noise",
                                                elem_id="noise-type"), "The noise type")
             level = quiet_checks(gr.Slider(0, 1, value=DEFAULT_NOISE_LEVEL, step=0.05, label="Noise level", elem_id="level",
                                            info="Gaussian: std · salt and pepper: fraction of pixels · "
                                                 "erased block: side as a fraction of the digit's 20-px box"),
                                  "The noise level")
-            seed = quiet_checks(gr.Number(0, precision=0, minimum=0, maximum=inf.MAX_SEED, label="Noise seed"),
+            seed = quiet_checks(gr.Number(0, precision=0, minimum=0, maximum=noise.MAX_SEED, label="Noise seed"),
                                 "The noise seed")
             show_refs = gr.Checkbox(True, label="Show the reference columns (classical filter, learned net)",
                                     elem_id="show-refs")

@@ -13,9 +13,9 @@ import numpy as np
 import torch
 from PIL import Image, ImageDraw, ImageFont
 
-from core import checkpoints
 from core.analysis import encode, latent_bounds
 from core.cache import cached
+from core.models import checkpoints
 
 MAP_MODELS = ("vae2", "spec_ae")   # the A7 VAE's means if shipped, else the A1 AE's codes
 MAX_PATH_POINTS = 40
@@ -45,7 +45,7 @@ class LatentMap:
                 break
         else:
             raise checkpoints.CheckpointError(f"none of {', '.join(names)} is trained; "
-                                              f"run `python -m core.train {names[-1]}`")
+                                              f"run `python -m core.training {names[-1]}`")
         model = checkpoints.load(name, directory)
 
         def codes():

@@ -1,6 +1,6 @@
 """What the demo sets beside the assignment's denoisers, all from the scoreboard (issue 14): the judge
-that reads every output as a digit (core.judge), and the two reference columns, the best classical
-filter tuned on validation images (core.baselines.best_filter, BM3D left out: 2 s per image) and
+that reads every output as a digit (core.denoising.judge), and the two reference columns, the best classical
+filter tuned on validation images (core.denoising.baselines.best_filter, BM3D left out: 2 s per image) and
 the learned denoising net (checkpoint `dncnn`).
 
 The references only run on the noises they were tuned or trained for: the filters on Gaussian noise
@@ -18,7 +18,8 @@ REFERENCE_NOISES = {"filter": ("gaussian", "salt_pepper"), "dncnn": ("gaussian",
 
 def load_judge(directory=None):
     """The scoreboard's judge (frozen), or None with a warning if it is not shipped."""
-    from core import checkpoints, judge
+    from core.denoising import judge
+    from core.models import checkpoints
 
     try:
         return judge.load(directory=directory)
@@ -29,8 +30,8 @@ def load_judge(directory=None):
 
 def classical_filter(table: dict | None = None):
     """fn(noisy, kind, level) -> (x_hat, name): the filter with the best validation PSNR at the
-    tuned level nearest to `level` for this noise (core.baselines)."""
-    from core import baselines
+    tuned level nearest to `level` for this noise (core.denoising.baselines)."""
+    from core.denoising import baselines
 
     table = table or baselines.tuned()
     chosen: dict = {}
@@ -47,7 +48,7 @@ def classical_filter(table: dict | None = None):
 
 def load_references(directory=None) -> dict:
     """{name: fn(noisy, kind, level) -> (x_hat, what)} for the reference columns that are shipped."""
-    from core import checkpoints
+    from core.models import checkpoints
 
     refs = {}
     try:

@@ -1,4 +1,4 @@
-"""Comparing a recomputed probe with a shipped artifact's (core.scoreboard.probe_entry), on any CPU.
+"""Comparing a recomputed probe with a shipped artifact's (core.denoising.scoreboard.probe_entry), on any CPU.
 
 A deterministic method (a network, a filter) gives the same pixels on every CPU up to float32
 rounding: its first images are compared one by one. MAP keeps the best of restarts of a non-convex

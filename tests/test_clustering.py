@@ -3,9 +3,9 @@ import numpy as np
 import pytest
 import torch
 
-from core import checkpoints, paths
+from core import paths
 from core.analysis import clustering as cl
-from core.models import build
+from core.models import build, checkpoints
 
 
 def test_hungarian_mapping_recovers_a_permuted_labelling():

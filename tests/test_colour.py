@@ -4,10 +4,9 @@ import math
 import pytest
 import torch
 
-from core import checkpoints
-from core.data import colour as cm
 from core.analysis import colour as ca
-from core.models import REGISTRY, build
+from core.data import colour as cm
+from core.models import REGISTRY, build, checkpoints
 
 
 def _digits(n=6, seed=0):
@@ -186,7 +185,7 @@ def test_cache_needs_an_existing_checkpoint(tmp_path):
 
     with pytest.raises(checkpoints.CheckpointError, match="does not exist"):
         cached("demo", dict, depends_on=[tmp_path / "missing.pt"], directory=tmp_path)
-    with pytest.raises(checkpoints.CheckpointError, match="core.train nonexistent"):
+    with pytest.raises(checkpoints.CheckpointError, match="core.training nonexistent"):
         cached("demo", dict, depends_on=["nonexistent"], directory=tmp_path, checkpoint_dir=tmp_path)
 
 

@@ -3,11 +3,10 @@ import numpy as np
 import pytest
 import torch
 
-from core import reference
 from core.analysis import companion as B
+from core.analysis import reference
 from core.models.fc import FCAE, FCConfig
 from core.models.upsampling import VARIANTS, UpsamplingAE, UpsamplingConfig, _top_left_indices
-
 
 # --- models, synthetic ------------------------------------------------------------------------
 

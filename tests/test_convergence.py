@@ -1,9 +1,9 @@
-"""The convergence rule every shipped model is held to (core.convergence)."""
+"""The convergence rule every shipped model is held to (core.training.convergence)."""
 import math
 
 import pytest
 
-from core import convergence
+from core.training import convergence
 
 
 def test_relative_improvement_over_the_last_epochs():

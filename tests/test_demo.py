@@ -1,4 +1,4 @@
-"""The demo's inference side (issues 5, 16): preprocessing of synthetic drawings and every bad input,
+"""The demo's computing side (demo/inputs.py, noise.py, engine.py) (issues 5, 16): preprocessing of synthetic drawings and every bad input,
 the noises, the denoisers with the shipped models, the judge's readings. The running app (API and
 browser) is tested in tests/test_demo_app.py."""
 from __future__ import annotations
@@ -11,7 +11,9 @@ import pytest
 import torch
 from PIL import Image
 
-from demo import inference as inf
+from core import metrics
+from demo import inputs, noise
+from demo.engine import NOTES, Engine, MethodResult, _psnr, to_uint8
 from demo.testing import drawing
 
 
@@ -21,7 +23,7 @@ def sketch(img, composite=True):
 
 
 def digit_box(x):
-    rows, cols = (x[0, 0] > inf.INK_THRESHOLD).any(1), (x[0, 0] > inf.INK_THRESHOLD).any(0)
+    rows, cols = (x[0, 0] > inputs.INK_THRESHOLD).any(1), (x[0, 0] > inputs.INK_THRESHOLD).any(0)
     return int(rows.sum()), int(cols.sum())
 
 
@@ -34,7 +36,7 @@ def centre_of_mass(x):
 
 @pytest.mark.parametrize("kind", ["seven", "one", "zero", "four"])
 def test_preprocess_follows_the_mnist_recipe(kind):
-    x = inf.preprocess(sketch(drawing(kind))).x
+    x = inputs.preprocess(sketch(drawing(kind))).x
     assert x.shape == (1, 1, 28, 28) and x.min() >= 0 and x.max() <= 1
     assert max(digit_box(x)) in (20, 21)  # longer side scaled to 20 px (+1 for an anti-aliased edge)
     cy, cx = centre_of_mass(x)
@@ -42,40 +44,40 @@ def test_preprocess_follows_the_mnist_recipe(kind):
 
 
 def test_preprocess_ignores_where_and_how_big_the_digit_is_drawn():
-    base = inf.preprocess(sketch(drawing("four"))).x
-    moved = inf.preprocess(sketch(drawing("four", offset=(-0.15, 0.1), scale=0.6, width=17))).x
-    assert float(inf.metrics.psnr(moved, base)) > 15
+    base = inputs.preprocess(sketch(drawing("four"))).x
+    moved = inputs.preprocess(sketch(drawing("four", offset=(-0.15, 0.1), scale=0.6, width=17))).x
+    assert float(metrics.psnr(moved, base)) > 15
 
 
 def test_composite_none_falls_back_to_the_layers_alpha():
     img = drawing("seven")
-    from_composite = inf.preprocess(sketch(img)).x
-    from_layers = inf.preprocess(sketch(img, composite=False)).x
+    from_composite = inputs.preprocess(sketch(img)).x
+    from_layers = inputs.preprocess(sketch(img, composite=False)).x
     assert torch.allclose(from_composite, from_layers, atol=1e-6)
     # Transparent pixels store arbitrary colours: only the alpha may decide what is ink.
     junk = img.copy()
     junk[junk[..., 3] == 0, :3] = 0
-    assert torch.allclose(inf.preprocess(sketch(junk, composite=False)).x, from_layers, atol=1e-6)
+    assert torch.allclose(inputs.preprocess(sketch(junk, composite=False)).x, from_layers, atol=1e-6)
 
 
 def test_every_image_form_gives_the_same_digit(tmp_path):
     rgba = drawing("zero", background="white")
-    ref = inf.preprocess(rgba).x
+    ref = inputs.preprocess(rgba).x
     grey = np.asarray(Image.fromarray(rgba).convert("L"))
     buf = io.BytesIO()
     Image.fromarray(rgba).save(buf, format="PNG")
     for form in (rgba[..., :3], grey, grey.astype(np.float32) / 255, Image.fromarray(rgba).convert("P"),
                  buf.getvalue(), {"background": rgba, "layers": [], "composite": None}):
-        assert torch.allclose(inf.preprocess(form).x, ref, atol=0.02)
+        assert torch.allclose(inputs.preprocess(form).x, ref, atol=0.02)
     inverted = 255 - grey  # an MNIST-style upload: white digit on black
-    assert torch.allclose(inf.preprocess(inverted).x, ref, atol=0.02)
+    assert torch.allclose(inputs.preprocess(inverted).x, ref, atol=0.02)
 
 
 def test_an_mnist_digit_survives_preprocessing(mnist):
     x, _ = mnist["test"]
     digit = x[:1]
-    canvas = 255 - inf.to_uint8(digit, 10)  # black on white, 280x280, as if drawn
-    assert float(inf.metrics.psnr(inf.preprocess(canvas).x, digit)) > 20
+    canvas = 255 - to_uint8(digit, 10)  # black on white, 280x280, as if drawn
+    assert float(metrics.psnr(inputs.preprocess(canvas).x, digit)) > 20
 
 
 @pytest.mark.parametrize("value, message", [
@@ -103,19 +105,19 @@ def test_an_mnist_digit_survives_preprocessing(mnist):
       "composite": None}, "different sizes"),
 ])
 def test_bad_drawings_raise_clear_errors(value, message):
-    with pytest.raises(inf.InputError, match=message):
-        inf.preprocess(value)
+    with pytest.raises(inputs.InputError, match=message):
+        inputs.preprocess(value)
 
 
 def test_a_small_digit_is_not_mistaken_for_a_dot():
-    assert inf.preprocess(sketch(drawing("one", width=16, scale=0.16))).x.max() > 0.5
+    assert inputs.preprocess(sketch(drawing("one", width=16, scale=0.16))).x.max() > 0.5
 
 
 def test_an_oversized_upload_is_refused_with_its_size():
     buf = io.BytesIO()
     Image.new("L", (3000, 2500), 255).save(buf, format="PNG")  # a few kB encoded
-    with pytest.raises(inf.InputError, match="3000x2500 px"):
-        inf.preprocess(buf.getvalue())
+    with pytest.raises(inputs.InputError, match="3000x2500 px"):
+        inputs.preprocess(buf.getvalue())
 
 
 def test_no_input_is_ever_read_from_a_server_path(tmp_path):
@@ -125,16 +127,16 @@ def test_no_input_is_ever_read_from_a_server_path(tmp_path):
     server_png = tmp_path / "seven.png"
     Image.fromarray(drawing("seven", background="white")).save(server_png)
     seven = data_url(drawing("seven", background="white"))
-    forms = [lambda p: inf.preprocess(p),
-             lambda p: inf.preprocess({"background": None, "layers": [p], "composite": None}),
-             lambda p: inf.preprocess({"background": p, "layers": [], "composite": None}),
-             lambda p: inf.preprocess({"composite": p}),
-             lambda p: inf.preprocess(seven, region=p)]
+    forms = [lambda p: inputs.preprocess(p),
+             lambda p: inputs.preprocess({"background": None, "layers": [p], "composite": None}),
+             lambda p: inputs.preprocess({"background": p, "layers": [], "composite": None}),
+             lambda p: inputs.preprocess({"composite": p}),
+             lambda p: inputs.preprocess(seven, region=p)]
     for form in forms:
         messages = set()
         for path in (str(server_png), "/etc/passwd", "/etc/does-not-exist", "/root", str(tmp_path),
                      "seven.png", "file:///etc/passwd", server_png):
-            with pytest.raises(inf.InputError) as err:
+            with pytest.raises(inputs.InputError) as err:
                 form(path)
             assert str(path) not in str(err.value) and "seven.png" not in str(err.value)
             messages.add(str(err.value))
@@ -143,8 +145,8 @@ def test_no_input_is_ever_read_from_a_server_path(tmp_path):
 
 def test_a_drawing_touching_the_edge_warns():
     img = drawing("one", offset=(0, 0.2), scale=1.3)
-    assert any("edge" in w for w in inf.preprocess(sketch(img)).warnings)
-    assert inf.preprocess(sketch(drawing("one"))).warnings == []
+    assert any("edge" in w for w in inputs.preprocess(sketch(img)).warnings)
+    assert inputs.preprocess(sketch(drawing("one"))).warnings == []
 
 
 # --- noise ---------------------------------------------------------------------------------------
@@ -152,21 +154,21 @@ def test_a_drawing_touching_the_edge_warns():
 def test_noise_types_levels_and_seeds():
     from core.data import add_noise
 
-    x = inf.preprocess(sketch(drawing("seven"))).x
-    gauss, mask = inf.corrupt(x, "Gaussian", 0.3, 7)
+    x = inputs.preprocess(sketch(drawing("seven"))).x
+    gauss, mask = noise.corrupt(x, "Gaussian", 0.3, 7)
     assert mask is None and torch.equal(gauss, add_noise(x, 0.3, 7))
-    assert torch.equal(inf.corrupt(x, "gaussian", 0.3, 7)[0], gauss)
-    assert not torch.equal(inf.corrupt(x, "Gaussian", 0.3, 8)[0], gauss)
-    sp, _ = inf.corrupt(x, "Salt and pepper", 0.4, 0)
+    assert torch.equal(noise.corrupt(x, "gaussian", 0.3, 7)[0], gauss)
+    assert not torch.equal(noise.corrupt(x, "Gaussian", 0.3, 8)[0], gauss)
+    sp, _ = noise.corrupt(x, "Salt and pepper", 0.4, 0)
     changed = (sp != x).float().mean()
     assert 0.1 < changed < 0.4 and set(sp[sp != x].unique().tolist()) <= {0.0, 1.0}
-    block, mask = inf.corrupt(x, "Erased block", 0.5, 3)
+    block, mask = noise.corrupt(x, "Erased block", 0.5, 3)
     assert int((mask == 0).sum()) == 10 * 10 and torch.all(block[mask == 0] == 0)
     hole = (mask[0, 0] == 0).nonzero()
-    ink = (x[0, 0] > inf.INK_THRESHOLD).nonzero()
+    ink = (x[0, 0] > inputs.INK_THRESHOLD).nonzero()
     assert (hole.min(0).values >= ink.min(0).values).all() and (hole.max(0).values <= ink.max(0).values).all()
-    assert torch.equal(inf.corrupt(x, "Erased block", 0.5, 3)[1], mask)
-    assert torch.equal(inf.corrupt(x, "Gaussian", 0, 0)[0], x)
+    assert torch.equal(noise.corrupt(x, "Erased block", 0.5, 3)[1], mask)
+    assert torch.equal(noise.corrupt(x, "Gaussian", 0, 0)[0], x)
 
 
 @pytest.mark.parametrize("kind, level, seed, message", [
@@ -178,8 +180,8 @@ def test_noise_types_levels_and_seeds():
 ])
 def test_bad_noise_settings_raise_clear_errors(kind, level, seed, message):
     x = torch.zeros(1, 1, 28, 28)
-    with pytest.raises(inf.InputError, match=message):
-        inf.corrupt(x, kind, level, seed)
+    with pytest.raises(inputs.InputError, match=message):
+        noise.corrupt(x, kind, level, seed)
 
 
 # --- the three denoisers and the map, with the shipped models --------------------------------------
@@ -188,7 +190,7 @@ def test_bad_noise_settings_raise_clear_errors(kind, level, seed, message):
 def engine():
     threads = torch.get_num_threads()
     torch.set_num_threads(1)  # as the app: on a shared 2-core box, one thread per request is fastest
-    yield inf.Engine.load()
+    yield Engine.load()
     torch.set_num_threads(threads)
 
 
@@ -215,7 +217,7 @@ def test_map_uses_the_inpainting_mask_and_the_sliders(engine):
     (None, 0, "steps"), (None, 10**7, "steps"), (None, 2.5, "whole"), (None, "many", "number"),
 ])
 def test_extreme_map_settings_raise_clear_errors(engine, beta, steps, message):
-    with pytest.raises(inf.InputError, match=message):
+    with pytest.raises(inputs.InputError, match=message):
         engine.compare(sketch(drawing("seven")), "Gaussian", 0.5, 0, beta=beta, steps=steps)
 
 
@@ -282,11 +284,11 @@ def test_a_canvas_scribbled_edge_to_edge_is_refused_not_inverted():
     img = scribble()
     assert (img[..., 3] > 0).mean() > 0.5
     for value in (sketch(img), sketch(img, composite=False), data_url(img)):
-        with pytest.raises(inf.InputError, match="inked"):
-            inf.preprocess(value)
+        with pytest.raises(inputs.InputError, match="inked"):
+            inputs.preprocess(value)
     # An MNIST-style upload (white digit on a solid black ground) is still inverted and accepted.
     white_on_black = 255 - np.asarray(Image.fromarray(drawing("zero", background="white")).convert("L"))
-    assert inf.preprocess(data_url(white_on_black)).x.max() > 0.5
+    assert inputs.preprocess(data_url(white_on_black)).x.max() > 0.5
 
 
 @pytest.mark.parametrize("content, name", [
@@ -301,19 +303,19 @@ def test_a_file_that_is_not_an_image_says_so(tmp_path, content, name):
         content = buf.getvalue()[: len(buf.getvalue()) // 2]
     url = "data:image/png;base64," + base64.b64encode(content).decode()
     for value in (content, url):
-        with pytest.raises(inf.InputError, match="not an image") as err:
-            inf.preprocess(value)
+        with pytest.raises(inputs.InputError, match="not an image") as err:
+            inputs.preprocess(value)
         assert "empty" not in str(err.value)
 
 
 def test_data_urls_are_checked_without_echoing_them():
-    assert torch.allclose(inf.preprocess(data_url(drawing("seven", background="white"))).x,
-                          inf.preprocess(sketch(drawing("seven"))).x, atol=0.02)
-    huge = "data:image/png;base64," + "A" * (inf.MAX_DATA_URL_CHARS + 10)
+    assert torch.allclose(inputs.preprocess(data_url(drawing("seven", background="white"))).x,
+                          inputs.preprocess(sketch(drawing("seven"))).x, atol=0.02)
+    huge = "data:image/png;base64," + "A" * (inputs.MAX_DATA_URL_CHARS + 10)
     for bad, message in [(huge, "MB"), ("data:image/png;base64,@@@@", "not an image"),
                          ("data:text/plain,hello", "data:image/png;base64")]:
-        with pytest.raises(inf.InputError, match=message) as err:
-            inf.preprocess(bad)
+        with pytest.raises(inputs.InputError, match=message) as err:
+            inputs.preprocess(bad)
         assert len(str(err.value)) < 200
 
 
@@ -321,16 +323,16 @@ def test_a_5000_px_image_gets_the_size_message_before_decoding():
     buf = io.BytesIO()
     Image.new("L", (5000, 40), 255).save(buf, format="PNG")
     url = "data:image/png;base64," + base64.b64encode(buf.getvalue()).decode()
-    with pytest.raises(inf.InputError, match="5000x40 px; drawings must be"):
-        inf.preprocess(url)
+    with pytest.raises(inputs.InputError, match="5000x40 px; drawings must be"):
+        inputs.preprocess(url)
 
 
 def test_an_erased_block_at_level_1_says_the_task_is_impossible():
-    x = inf.preprocess(sketch(drawing("four"))).x
+    x = inputs.preprocess(sketch(drawing("four"))).x
     for level in (1.0, 0.95):
-        with pytest.raises(inf.InputError, match="impossible"):
-            inf.corrupt(x, "Erased block", level, 0)
-    noisy, mask = inf.corrupt(x, "Erased block", 0.5, 0)  # a half-size block leaves a digit to recover
+        with pytest.raises(inputs.InputError, match="impossible"):
+            noise.corrupt(x, "Erased block", level, 0)
+    noisy, mask = noise.corrupt(x, "Erased block", 0.5, 0)  # a half-size block leaves a digit to recover
     assert float((noisy * mask).sum()) > 0.2 * float(x.sum())
 
 
@@ -340,21 +342,21 @@ def test_the_painted_region_follows_the_drawing_into_the_28x28_frame():
     img = drawing("seven", background="white")
     region = np.zeros((400, 400, 4), np.uint8)
     region[200:, :, 3] = 255          # paint the lower half of the canvas
-    p = inf.preprocess(data_url(img), region=data_url(region))
+    p = inputs.preprocess(data_url(img), region=data_url(region))
     cover = p.region[0, 0]
     rows = (cover >= 0.5).any(1).nonzero().flatten()
-    ink_rows = (p.x[0, 0] > inf.INK_THRESHOLD).any(1).nonzero().flatten()
+    ink_rows = (p.x[0, 0] > inputs.INK_THRESHOLD).any(1).nonzero().flatten()
     middle = (ink_rows.min() + ink_rows.max()) / 2
     assert abs(float(rows.min()) - float(middle)) <= 2   # canvas row 200 = the 7's middle (box 80..320)
-    noisy, mask = inf.corrupt(p.x, "Painted region", 0.5, 0, p.region)
+    noisy, mask = noise.corrupt(p.x, "Painted region", 0.5, 0, p.region)
     assert torch.equal(mask[0, 0] == 0, cover >= 0.5) and torch.all(noisy[mask == 0] == 0)
-    with pytest.raises(inf.InputError, match="nothing is painted"):
-        inf.corrupt(p.x, "Painted region", 0.5, 0, torch.zeros_like(p.region))
+    with pytest.raises(inputs.InputError, match="nothing is painted"):
+        noise.corrupt(p.x, "Painted region", 0.5, 0, torch.zeros_like(p.region))
     everything = np.zeros((400, 400, 4), np.uint8)
     everything[..., 3] = 255
-    full = inf.preprocess(data_url(img), region=data_url(everything)).region
-    with pytest.raises(inf.InputError, match="impossible"):
-        inf.corrupt(p.x, "Painted region", 0.5, 0, full)
+    full = inputs.preprocess(data_url(img), region=data_url(everything)).region
+    with pytest.raises(inputs.InputError, match="impossible"):
+        noise.corrupt(p.x, "Painted region", 0.5, 0, full)
 
 
 def test_map_inpaints_the_painted_region(engine):
@@ -375,7 +377,7 @@ def test_map_inpaints_the_painted_region(engine):
 def test_map_uses_the_likelihood_of_the_noise_and_beats_the_plain_one(engine, mnist):
     """Clipping-aware MAP for Gaussian noise, impulses-as-missing for salt and pepper: better PSNR
     than the plain objective of A8 on test digits (same beta, steps, restarts and seeds)."""
-    from core import denoise
+    from core.denoising import denoise
 
     x = mnist["test"][0][:8]
     vae = engine.denoisers.vae
@@ -384,15 +386,15 @@ def test_map_uses_the_likelihood_of_the_noise_and_beats_the_plain_one(engine, mn
         ours, plain = [], []
         for i in range(len(x)):
             clean = x[i:i + 1]
-            noisy, _ = inf.corrupt(clean, kind, level, i)
-            ours.append(inf._psnr(engine._map(noisy, inf.noise_kind(kind), level, None, beta,
+            noisy, _ = noise.corrupt(clean, kind, level, i)
+            ours.append(_psnr(engine._map(noisy, noise.noise_kind(kind), level, None, beta,
                                               engine.default_steps, i).x_hat, clean))
             with torch.inference_mode():
                 init = vae.encode(noisy).float().clone()
-            plain.append(inf._psnr(denoise.map_estimate(vae.decode, noisy, beta=beta, steps=engine.default_steps,
+            plain.append(_psnr(denoise.map_estimate(vae.decode, noisy, beta=beta, steps=engine.default_steps,
                                                         restarts=engine.default_restarts, seed=i, init=init).x_hat, clean))
         assert np.mean(ours) > np.mean(plain) + 0.5, (kind, np.mean(ours), np.mean(plain))
-    from core.denoise_defaults import MapDefaults
+    from core.denoising.defaults import MapDefaults
 
     c = engine.compare(sketch(drawing("seven")), "Gaussian", 0.5, 0)
     assert c.settings["map_likelihood"] == "clipping-aware"
@@ -411,7 +413,7 @@ def test_every_output_has_the_judges_reading_and_a_mark_when_it_differs(engine):
     n = c.numbers()
     assert n["map"]["reading"]["digit"] == c.results["map"].reading[0] and n["clean_reading"]["digit"] == 7
     assert n["ae"]["differs"] == c.differs("ae")
-    assert all(note for note in inf.NOTES.values()) and set(inf.NOTES) == {"ae", "vae"}
+    assert all(note for note in NOTES.values()) and set(NOTES) == {"ae", "vae"}
 
 
 def test_the_best_classical_filter_is_a_reference_column(engine):
@@ -422,7 +424,8 @@ def test_the_best_classical_filter_is_a_reference_column(engine):
 def test_the_references_and_readings_are_the_scoreboards(engine):
     """The reference columns are the scoreboard's best validated filter and its learned net, the
     readings its judge; each reference only on the noise it was tuned or trained for."""
-    from core import baselines, checkpoints, judge
+    from core.denoising import baselines, judge
+    from core.models import checkpoints
 
     c = engine.compare(sketch(drawing("seven")), "Gaussian", 0.5, 0)
     method, _, fn = baselines.best_filter(0.5)
@@ -440,7 +443,7 @@ def test_the_references_and_readings_are_the_scoreboards(engine):
 
 
 def test_map_alternatives_are_the_best_restarts_that_read_as_other_digits(engine, mnist):
-    """Fed every restart (core.denoise's all_restarts): the alternatives are the lowest-objective
+    """Fed every restart (core.denoising.denoise's all_restarts): the alternatives are the lowest-objective
     restarts whose decoded image the judge reads as a digit not shown yet."""
     from types import SimpleNamespace
 
@@ -455,7 +458,7 @@ def test_map_alternatives_are_the_best_restarts_that_read_as_other_digits(engine
         z = engine.denoisers.vae.encode(x[picks]).float()
     losses = torch.tensor([1.0, 2.0, 3.0, 4.0, 5.0, 6.0])
     out = SimpleNamespace(restart_losses=losses[None, :, None], restart_z=z[None, :, None, :])
-    best = inf.MethodResult(x[picks[0]][None], 0.0, 0.0, (3, 0.9))
+    best = MethodResult(x[picks[0]][None], 0.0, 0.0, (3, 0.9))
     alternatives = engine._alternatives(out, best, x[picks[0]][None])
     assert [a.reading[0] for a in alternatives] == [5, 8]  # best two other digits, in objective order
     assert all(a.x_hat.shape == (1, 1, 28, 28) for a in alternatives)

@@ -3,9 +3,9 @@ import pytest
 import torch
 from torch import nn
 
-from core import checkpoints, data, metrics
-from core import denoise as dn
-from core.models import build
+from core import data, metrics
+from core.denoising import denoise as dn
+from core.models import build, checkpoints
 
 
 class TinyDecoder(nn.Module):

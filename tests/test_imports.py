@@ -1,5 +1,6 @@
 """The import graph of core/ and demo/ (read with `ast`, lazy imports inside functions included)
-has no cycle, and no file of the project adds to sys.path."""
+has no cycle and runs downward through the layers of the architecture, and no file of the project
+adds to sys.path."""
 import ast
 from pathlib import Path
 
@@ -61,6 +62,33 @@ def find_cycle(graph: dict[str, set[str]]) -> list[str] | None:
     return None
 
 
+# The architecture, bottom to top: a module may import its own layer and those below, never above.
+LAYERS = (
+    ("core", "core.paths", "core.metrics"),   # the package itself and what everything uses
+    ("core.data",),
+    ("core.models",),                          # classes, registry, checkpoints, training configs
+    ("core.cache", "core.training"),
+    ("core.denoising",),
+    ("core.analysis",),
+    ("core.plots",),
+    ("core.report",),
+    ("demo",),
+)
+
+
+def layer(module: str) -> int:
+    """Index in LAYERS of the longest name that is `module` or a package holding it ("core" itself
+    holds only the package's own __init__)."""
+    matches = [(len(name), i) for i, names in enumerate(LAYERS) for name in names
+               if module == name or (name != "core" and module.startswith(name + "."))]
+    assert matches, f"{module} is in no layer: add it to LAYERS"
+    return max(matches)[1]
+
+
+def upward_imports(graph: dict[str, set[str]]) -> list[str]:
+    return sorted(f"{a} -> {b}" for a, targets in graph.items() for b in targets if layer(b) > layer(a))
+
+
 def test_the_cycle_finder_finds_a_planted_cycle():
     assert find_cycle({"a": {"b"}, "b": {"c"}, "c": {"a"}}) == ["a", "b", "c", "a"]
     assert find_cycle({"a": {"b"}, "b": set(), "c": {"a", "b"}}) is None
@@ -68,10 +96,18 @@ def test_the_cycle_finder_finds_a_planted_cycle():
 
 def test_core_and_demo_import_graph_has_no_cycle():
     graph = import_graph()
-    assert {"core.models", "core.train", "core.report.summary", "demo.app"} <= set(graph)
+    assert {"core.models", "core.training.train", "core.report.summary", "demo.app"} <= set(graph)
     assert "core.analysis.latent" in graph["core.report.summary"]  # a plain import, no importlib
     cycle = find_cycle(graph)
     assert cycle is None, "import cycle: " + " -> ".join(cycle)
+
+
+def test_imports_run_downward_through_the_layers():
+    assert upward_imports({"core.models.vae": {"core.denoising.denoise"}}) == ["core.models.vae -> core.denoising.denoise"]
+    assert upward_imports({"core.denoising.denoise": {"core.models.vae", "core.data.mnist", "core.paths"}}) == []
+    graph = import_graph()
+    assert {layer(m) for m in graph} == set(range(len(LAYERS)))  # every layer is still there
+    assert upward_imports(graph) == []
 
 
 def test_no_file_adds_to_sys_path():

@@ -5,11 +5,11 @@ import pytest
 import torch
 from torch import nn
 
-from core import analysis, checkpoints
+from core import analysis
 from core.analysis import grid_points, latent_bounds
 from core.analysis import latent as L
 from core.cache import cached, entry
-from core.models import build
+from core.models import build, checkpoints
 from core.models.classifier import SpecClassifier, SpecClassifierConfig
 from core.plots import latent as P
 

@@ -4,10 +4,13 @@ import math
 import pytest
 import torch
 
-from core import checkpoints, metrics, paths, pose_map
-from core.pose_map import PosePrior, pose_from_degrees_px, pose_map_estimate, verdicts, warp
-from core.denoise import map_estimate
-from core.scoreboard import StaleArtifact
+from core import metrics, paths
+from core.denoising import pose_map
+from core.denoising.denoise import map_estimate
+from core.denoising.pose_map import PosePrior, pose_from_degrees_px, pose_map_estimate, verdicts, warp
+from core.denoising.scoreboard import StaleArtifact
+from core.models import checkpoints
+
 from probes import assert_probe_matches
 
 
@@ -124,7 +127,7 @@ def test_chapter_text_follows_the_verdicts():
 
 
 def test_auto_runs_the_pose_search_only_where_recommended():
-    from core.denoise import Denoisers
+    from core.denoising.denoise import Denoisers
     from core.models import build
 
     den = Denoisers(build("spec_ae"), build("vae16"), trained={})
@@ -135,12 +138,12 @@ def test_auto_runs_the_pose_search_only_where_recommended():
 
 
 def test_denoisers_pose_option_untrained():
-    from core.denoise import Denoisers
+    from core.denoising.denoise import Denoisers
     from core.models import build
 
     den = Denoisers(build("spec_ae"), build("vae16"), trained={})
     x = torch.rand(2, 1, 28, 28)
-    from core.pose_map import pose_aware
+    from core.denoising.pose_map import pose_aware
 
     out = pose_aware(den, x, steps=2, restarts=2, beta=0.1)
     assert out.x_hat.shape == (2, 1, 28, 28) and out.params["pose_aware"] and out.z.shape == (2, 16)
@@ -150,7 +153,7 @@ def test_denoisers_pose_option_untrained():
 
 @pytest.mark.slow
 def test_pose_map_helps_on_shifted_digits_with_the_shipped_weights():
-    from core.pose_map import measure
+    from core.denoising.pose_map import measure
 
     if not checkpoints.path("vae16").exists():
         pytest.skip("needs checkpoints/vae16.pt")
@@ -161,7 +164,7 @@ def test_pose_map_helps_on_shifted_digits_with_the_shipped_weights():
 
 def test_a_wild_pose_stays_finite_under_the_clip_aware_likelihood():
     # A huge trial step once made exp(log-scale) overflow: NaN pixels stopped the whole run.
-    from core.pose_map import bounded
+    from core.denoising.pose_map import bounded
     huge = torch.tensor([[1e3, 80.0, -1e4, 50.0]])
     assert torch.isfinite(warp(blob_decoder(torch.zeros(1, 2)), bounded(huge))).all()
     x = blob_decoder(torch.zeros(2, 2))
@@ -172,7 +175,7 @@ def test_a_wild_pose_stays_finite_under_the_clip_aware_likelihood():
 # --- the shipped artifact ----------------------------------------------------------------------------
 
 def test_the_loader_refuses_an_artifact_of_other_checkpoints(tmp_path, monkeypatch):
-    with pytest.raises(StaleArtifact, match="python -m core.pose_map --write"):
+    with pytest.raises(StaleArtifact, match="python -m core.denoising.pose_map --write"):
         pose_map.load_artifact(tmp_path / "none.json")
     names = ["vae16.pt", "judge.pt", "denoise_defaults.json"]
     if not all((paths.CHECKPOINT_DIR / n).exists() for n in names):
@@ -185,7 +188,7 @@ def test_the_loader_refuses_an_artifact_of_other_checkpoints(tmp_path, monkeypat
     assert pose_map.load_artifact(target)["rows"] == []
     (tmp_path / "judge.pt").unlink()  # a retrained judge: other bytes under the same name
     (tmp_path / "judge.pt").write_bytes((paths.PROJECT_ROOT / "checkpoints" / "judge.pt").read_bytes() + b"\0")
-    with pytest.raises(StaleArtifact, match="judge.*python -m core.pose_map --write"):
+    with pytest.raises(StaleArtifact, match="judge.*python -m core.denoising.pose_map --write"):
         pose_map.load_artifact(target)
     assert pose_map.load_artifact(target, check=False)["rows"] == []
 
@@ -194,8 +197,8 @@ def test_the_loader_refuses_an_artifact_of_other_checkpoints(tmp_path, monkeypat
 def test_shipped_artifact_matches_a_recomputed_slice(mnist):
     """The first chunk of shifted digits at noise 0.5, recomputed now: the noisy input image by image,
     MAP and MAP + pose as chunk means (tests/probes.py says why), match the artifact's probe."""
-    from core import scoreboard
-    from core.denoise import Denoisers
+    from core.denoising import scoreboard
+    from core.denoising.denoise import Denoisers
 
     try:
         art = pose_map.load_artifact()

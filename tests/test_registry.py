@@ -4,12 +4,14 @@ from dataclasses import asdict
 import pytest
 import torch
 
-import tiny
-from core import checkpoints, models, train
-from core.models import Entry, evaluating, kl_divergence, reparameterise
+from core import models
+from core.models import Entry, checkpoints, evaluating, kl_divergence, reparameterise
 from core.models.colour import ColourAE, ColourAEConfig
 from core.models.mlp_vae import MLPVAE, MLPVAEConfig
 from core.models.vae import ConvVAE, ConvVAEConfig
+from core.training import train
+
+import tiny
 
 
 def test_every_entry_is_a_record_with_a_unique_title_and_its_budget_reason():
@@ -91,7 +93,7 @@ def test_a_checkpoint_written_with_old_config_names_loads_and_counts_as_up_to_da
 
 
 def test_shipped_checkpoints_count_as_trained_with_their_registry_entry():
-    """Whatever names their configs were saved under, `core.train` keeps them (no retraining)."""
+    """Whatever names their configs were saved under, `core.training.train` keeps them (no retraining)."""
     for name in checkpoints.manifest():
         e = models.entry(name)
         assert train._trained_with(e.cls, checkpoints.load_checkpoint(name), e.train, e.config), name

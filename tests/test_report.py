@@ -1,10 +1,9 @@
 """The report without Quarto: every chapter's cells execute, and the .qmd files are well-formed."""
 import re
 
+import chapter_runner as qmd
 import pytest
 import yaml
-
-import chapter_runner as qmd
 
 CHAPTERS = qmd.chapters()
 # The exercise IDs of EXERCISES.md (stable by its own rule); re-read from it when it is beside us.
@@ -27,7 +26,7 @@ def test_front_matter_is_valid_yaml_with_a_title(chapter):
 
 
 def test_summary_table_shows_every_reference_value_of_the_spec_as_written():
-    from core import reference
+    from core.analysis import reference
     from core.report import summary
 
     rows = summary.comparison_rows({})
@@ -42,8 +41,8 @@ def test_summary_table_shows_every_reference_value_of_the_spec_as_written():
 def test_markdown_tables_size_columns_by_their_longest_entry():
     from core import report
 
-    lines = report.table([{"model": "a", "command": "`python -m core.train something --threads 1`"}]).data.splitlines()
-    assert lines[1] == "|" + "-" * len("model") + "|" + "-" * len("`python -m core.train something --threads 1`") + "|"
+    lines = report.table([{"model": "a", "command": "`python -m core.training something --threads 1`"}]).data.splitlines()
+    assert lines[1] == "|" + "-" * len("model") + "|" + "-" * len("`python -m core.training something --threads 1`") + "|"
 
 
 @pytest.mark.parametrize("chapter", CHAPTERS, ids=lambda p: p.name)

@@ -7,8 +7,10 @@ import json
 import pytest
 import torch
 
-from core import baselines, checkpoints, judge, scoreboard
+from core.denoising import baselines, judge, scoreboard
+from core.models import checkpoints
 from core.models.judge import DnCNN, DnCNNConfig, Judge, JudgeConfig, affine, salt_pepper, thicken, thin
+
 from probes import assert_probe_matches
 
 
@@ -158,8 +160,8 @@ def test_tuning_picks_the_grid_point_with_the_best_validation_psnr(monkeypatch):
 class FakeContext:
     names = {"judge": "fake-judge"}
 
-    def run(self, method, noisy, level):
-        return noisy if method == "noisy" else baselines.apply("gaussian", noisy, width=1.0)
+    def estimate(self, method, noisy, level):
+        return (noisy if method == "noisy" else baselines.apply("gaussian", noisy, width=1.0)), None
 
 
 def test_evaluate_rows_have_the_contract_keys(monkeypatch):
@@ -179,7 +181,7 @@ def test_evaluate_rows_have_the_contract_keys(monkeypatch):
 
 
 def test_a_stale_or_missing_artifact_is_refused_with_the_command(tmp_path, monkeypatch):
-    with pytest.raises(scoreboard.StaleArtifact, match="python -m core.scoreboard --write"):
+    with pytest.raises(scoreboard.StaleArtifact, match="python -m core.denoising.scoreboard --write"):
         scoreboard.load_artifact(tmp_path / "none.json")
     fake = {"fingerprint": {"spec_ae": "0" * 64}, "rows": []}
     (tmp_path / "s.json").write_text(json.dumps(fake))

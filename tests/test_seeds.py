@@ -4,7 +4,9 @@ import math
 import numpy as np
 import pytest
 
-from core import checkpoints, models, report, seeds
+from core import models, report
+from core.analysis import seeds
+from core.models import checkpoints
 
 
 def test_extra_seeds_copy_their_base_but_the_seed():
@@ -55,7 +57,7 @@ def test_aggregate_merges_rows_per_key():
 
 
 def test_over_seeds_without_checkpoints_says_how_to_train(tmp_path):
-    with pytest.raises(checkpoints.CheckpointError, match="core.train"):
+    with pytest.raises(checkpoints.CheckpointError, match="core.training "):
         seeds.over_seeds(lambda den: [], directory=tmp_path)
 
 
@@ -88,7 +90,7 @@ def test_train_all_leaves_the_extra_seeds_out():
 
 
 def test_train_extra_seeds_plans_exactly_the_six_seed_entries(capsys):
-    from core import train
+    from core.training import train
 
     train.main(["--extra-seeds", "--estimate", "--jobs", "2"])
     planned = {line.split()[0] for line in capsys.readouterr().out.splitlines() if "s/epoch" in line}

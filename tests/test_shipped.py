@@ -1,7 +1,8 @@
 """Every shipped checkpoint loads, matches its manifest entry, and re-earns its test metric."""
 import pytest
 
-from core import checkpoints, data, models, paths
+from core import data, models, paths
+from core.models import checkpoints
 
 ENTRIES = checkpoints.manifest()
 
@@ -29,7 +30,7 @@ def test_shipped_checkpoint_rechecks_its_test_metric(name, mnist):
 @pytest.mark.slow
 def test_cheapest_shipped_model_retrains_from_scratch_to_its_recorded_metric(mnist):
     """Reproducibility: same code, config and seed -> the manifest's number (within 2 %)."""
-    from core import train
+    from core.training import train
 
     name = min(ENTRIES, key=lambda n: ENTRIES[n]["train_seconds"])
     result = train.verify(name, rel_tol=0.02)

@@ -10,10 +10,9 @@ import shutil
 import subprocess
 from pathlib import Path
 
+import chapter_runner as qmd
 import pytest
 import yaml
-
-import chapter_runner as qmd
 
 ROOT = qmd.PROJECT_ROOT
 CONFIG = yaml.safe_load((ROOT / "_quarto.yml").read_text())
@@ -182,7 +181,7 @@ def test_the_landing_page_shows_the_findings_the_demo_and_every_chapter():
 
 
 def test_verdicts_follow_each_quantitys_better_side():
-    from core import reference as R
+    from core.analysis import reference as R
 
     assert R.goal("a4_test_accuracy") == 1 and R.goal("c3_ae_snr") == 1
     assert R.goal("b1_ae_mse") == -1 and R.goal("b6_mse_tconv") == -1 and R.goal("b3_mean_act_64") == 0
@@ -203,7 +202,7 @@ def test_verdicts_follow_each_quantitys_better_side():
 def test_the_findings_figure_has_one_bar_per_measured_score_coloured_by_side():
     from matplotlib.colors import to_hex
 
-    from core import reference as R
+    from core.analysis import reference as R
     from core.plots.summary import BETTER, WORSE, reference_comparison
 
     ours = {"a4_test_accuracy": 99.1, "b1_ae_mse": 0.01, "b3_mean_act_64": 2.0}

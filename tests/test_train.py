@@ -9,8 +9,11 @@ from pathlib import Path
 import pytest
 import torch
 
+from core import models
+from core.models import checkpoints
+from core.training import plan, train
+
 import tiny
-from core import checkpoints, models, train, train_plan
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -34,7 +37,7 @@ def test_train_writes_loadable_checkpoint_with_history_and_manifest(registered, 
     entry = checkpoints.manifest(tmp_path)["tiny_ae"]
     assert entry["sha256"] == checkpoints.sha256(tmp_path / "tiny_ae.pt")
     assert entry["threads"] == torch.get_num_threads()
-    assert entry["command"] == f"python -m core.train tiny_ae --threads {torch.get_num_threads()}"
+    assert entry["command"] == f"python -m core.training tiny_ae --threads {torch.get_num_threads()}"
     assert not (tmp_path / ".resume" / "tiny_ae.pt").exists()
     assert not list(tmp_path.glob(".*.tmp"))
 
@@ -108,25 +111,25 @@ def test_corrupt_or_truncated_checkpoint_names_file_and_fix(registered, tmp_path
     target.write_bytes(target.read_bytes()[:200])
     with pytest.raises(checkpoints.CheckpointError) as err:
         checkpoints.load("tiny_ae", tmp_path)
-    assert str(target) in str(err.value) and "python -m core.train tiny_ae --force" in str(err.value)
+    assert str(target) in str(err.value) and "python -m core.training tiny_ae --force" in str(err.value)
 
 
 def test_missing_checkpoint_says_how_to_train(tmp_path):
-    with pytest.raises(checkpoints.CheckpointError, match="python -m core.train spec_ae"):
+    with pytest.raises(checkpoints.CheckpointError, match="python -m core.training spec_ae"):
         checkpoints.load("spec_ae", tmp_path)
 
 
 def test_unknown_model_lists_valid_names():
     with pytest.raises(KeyError, match="spec_ae"):
         models.build("no_such_model")
-    result = subprocess.run([sys.executable, "-m", "core.train", "no_such_model"], cwd=ROOT,
+    result = subprocess.run([sys.executable, "-m", "core.training", "no_such_model"], cwd=ROOT,
                             capture_output=True, text=True)
     assert result.returncode != 0 and "valid names" in result.stderr and "spec_ae" in result.stderr
 
 
 SUBPROCESS = """
 from tests import tiny; tiny.register(epochs=40)
-from core.train import main; main(["tiny_ae", "--checkpoints", {ckpts!r}])
+from core.training.train import main; main(["tiny_ae", "--checkpoints", {ckpts!r}])
 """
 
 
@@ -161,7 +164,7 @@ def test_sigkill_mid_training_resumes_and_disk_state_is_always_loadable(tmp_path
 @pytest.mark.slow
 def test_dry_run_touches_no_checkpoint(tmp_path, mnist):
     env = {**os.environ, "AELAB_CHECKPOINTS": str(tmp_path)}
-    out = subprocess.run([sys.executable, "-m", "core.train", "spec_ae", "--dry-run"], cwd=ROOT,
+    out = subprocess.run([sys.executable, "-m", "core.training", "spec_ae", "--dry-run"], cwd=ROOT,
                          capture_output=True, text=True, env=env)
     assert out.returncode == 0, out.stderr[-2000:]
     assert "spec_ae: test mse" in out.stdout
@@ -183,7 +186,7 @@ def test_parallel_training_gives_the_numbers_of_a_one_thread_run_and_records_how
         torch.set_num_threads(threads)
     entries = checkpoints.manifest(tmp_path / "parallel")
     assert set(entries) == set(names) and all(e["threads"] == 1 for e in entries.values())
-    assert entries["fc64"]["command"] == "python -m core.train fc64 --threads 1"
+    assert entries["fc64"]["command"] == "python -m core.training fc64 --threads 1"
     parallel = checkpoints.load_checkpoint("fc64", tmp_path / "parallel")
     assert parallel["history"] == alone["history"]
     assert all(torch.equal(parallel["state_dict"][k], alone["state_dict"][k]) for k in alone["state_dict"])
@@ -229,21 +232,21 @@ def test_a_config_field_added_later_with_a_default_keeps_checkpoints_up_to_date(
 
 
 def test_schedule_estimate_is_longest_first_over_free_slots():
-    assert train_plan.schedule_estimate({"a": 10, "b": 6, "c": 5}, jobs=2) == 11  # a | b then c
-    assert train_plan.schedule_estimate({"a": 10, "b": 6, "c": 5}, jobs=1) == 21
-    assert train_plan.schedule_estimate({"a": 10, "b": 6, "c": 5}, jobs=5) == 10
+    assert plan.schedule_estimate({"a": 10, "b": 6, "c": 5}, jobs=2) == 11  # a | b then c
+    assert plan.schedule_estimate({"a": 10, "b": 6, "c": 5}, jobs=1) == 21
+    assert plan.schedule_estimate({"a": 10, "b": 6, "c": 5}, jobs=5) == 10
 
 
 def test_overall_progress_counts_every_epoch_and_uses_recorded_costs(registered, tmp_path):
     train.train("tiny_ae", directory=tmp_path, progress=False)  # a record: its cost per epoch
     per_epoch = checkpoints.manifest(tmp_path)["tiny_ae"]["train_seconds"] / 3
-    assert train_plan.epoch_seconds("tiny_ae", tmp_path) == pytest.approx(per_epoch, rel=1e-3)
-    assert train_plan.planned_seconds(["tiny_ae"], epochs=6, directory=tmp_path)["tiny_ae"] == pytest.approx(
+    assert plan.epoch_seconds("tiny_ae", tmp_path) == pytest.approx(per_epoch, rel=1e-3)
+    assert plan.planned_seconds(["tiny_ae"], epochs=6, directory=tmp_path)["tiny_ae"] == pytest.approx(
         6 * per_epoch, rel=1e-3)
     calls = []
     train.train("tiny_val", directory=tmp_path, progress=False, on_epoch=lambda n, d: calls.append((n, d)))
     assert calls == [("tiny_val", 1), ("tiny_val", 2), ("tiny_val", 3)]
-    overall = train_plan._Overall(["tiny_ae", "flaky_ae"], jobs=2, directory=tmp_path, disable=True)
+    overall = plan._Overall(["tiny_ae", "flaky_ae"], jobs=2, directory=tmp_path, disable=True)
     overall.epoch("tiny_ae", 2)
     assert overall.done == pytest.approx(overall.planned["tiny_ae"] * 2 / 3)
     overall.epoch("tiny_ae", 0)  # a collapsed run starts over
@@ -287,31 +290,31 @@ def test_a_run_plans_with_the_reference_costs_of_a_full_make_train(tmp_path, mon
     # of record, so "longest first" and the first ETA follow measured costs, not one guess.
     from core import paths
 
-    reference = train_plan.reference_costs()["models"]
+    reference = plan.reference_costs()["models"]
     assert set(models.of_record()) | set(models.extra_seeds()) <= set(reference)
     r = reference["c_ae"]
     expected = r["train_seconds"] / r["epochs"]  # c_ae trains on as many images per epoch as then
-    assert expected != train_plan.UNKNOWN_EPOCH_SECONDS
+    assert expected != plan.UNKNOWN_EPOCH_SECONDS
     monkeypatch.setattr(paths, "CHECKPOINT_DIR", tmp_path)
-    assert train_plan.epoch_seconds("c_ae", tmp_path) == pytest.approx(expected)
+    assert plan.epoch_seconds("c_ae", tmp_path) == pytest.approx(expected)
     monkeypatch.setattr(paths, "CHECKPOINT_DIR", paths.PROJECT_ROOT / "checkpoints")
-    assert train_plan.epoch_seconds("c_ae") == pytest.approx(expected)
+    assert plan.epoch_seconds("c_ae") == pytest.approx(expected)
     # without the reference file, the shipped manifest plans
-    monkeypatch.setattr(train_plan, "COSTS_FILE", tmp_path / "missing.json")
+    monkeypatch.setattr(plan, "COSTS_FILE", tmp_path / "missing.json")
     shipped = checkpoints.manifest(paths.PROJECT_ROOT / "checkpoints")["c_ae"]
-    assert train_plan.epoch_seconds("c_ae") == pytest.approx(shipped["train_seconds"] / shipped["epochs"])
+    assert plan.epoch_seconds("c_ae") == pytest.approx(shipped["train_seconds"] / shipped["epochs"])
 
 
 def test_recorded_costs_of_a_run_become_the_plan(registered, tmp_path, monkeypatch):
     train.train("tiny_ae", directory=tmp_path / "run", progress=False)
-    costs = train_plan.record_costs(tmp_path / "run", wall_seconds=12.5, target=tmp_path / "costs.json")
+    costs = plan.record_costs(tmp_path / "run", wall_seconds=12.5, target=tmp_path / "costs.json")
     assert costs["measured"]["wall_seconds"] == 12.5 and "tiny_ae" in costs["models"]
-    monkeypatch.setattr(train_plan, "COSTS_FILE", tmp_path / "costs.json")
+    monkeypatch.setattr(plan, "COSTS_FILE", tmp_path / "costs.json")
     recorded = checkpoints.manifest(tmp_path / "run")["tiny_ae"]
-    assert train_plan.epoch_seconds("tiny_ae") == pytest.approx(recorded["train_seconds"] / recorded["epochs"])
-    monkeypatch.setattr(train_plan, "COSTS_FILE", tmp_path / "missing.json")
-    assert train_plan.reference_costs() == {}
-    with pytest.raises(FileNotFoundError, match="core.train_plan --record"):
-        train_plan.reference_costs(required=True)
+    assert plan.epoch_seconds("tiny_ae") == pytest.approx(recorded["train_seconds"] / recorded["epochs"])
+    monkeypatch.setattr(plan, "COSTS_FILE", tmp_path / "missing.json")
+    assert plan.reference_costs() == {}
+    with pytest.raises(FileNotFoundError, match="core.training.plan --record"):
+        plan.reference_costs(required=True)
     with pytest.raises(FileNotFoundError, match="no MANIFEST.json"):
-        train_plan.record_costs(tmp_path / "empty", target=tmp_path / "other.json")
+        plan.record_costs(tmp_path / "empty", target=tmp_path / "other.json")

@@ -5,8 +5,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from core import checkpoints
-from core.models import build, kl_divergence, reparameterise
+from core.models import build, checkpoints, kl_divergence, reparameterise
 from core.models.layers import ConvTranspose2d
 from core.models.vae import ConvVAE, ConvVAEConfig
 
@@ -131,17 +130,17 @@ def test_shipped_vae_reconstructs_better_than_the_mean_image(name, mnist):
 
 
 def test_choose_takes_the_cheapest_budget_for_batches_and_the_fewest_steps_for_one_image():
-    from core import denoise_study
+    from core.denoising import study
 
     grids = {"betas": (0.01, 0.1), "levels": (0.1, 0.5), "steps": (10, 20, 50), "restarts": (2, 8),
              "gauss_sigmas": (0.5, 1.0), "median_sizes": (3, 5)}
     # PSNR per (steps, restarts), the same at both levels: (20, 8) and (50, 2) are within 0.05 dB
     # of the best (50, 8); everything with 10 steps is not.
     grid = torch.tensor([[15.0, 15.5], [17.90, 17.96], [17.97, 18.0]])
-    study = {"steps_restarts": grid.expand(2, 3, 2), "beta_psnr": torch.tensor([[20.0, 19.0], [15.0, 16.0]]),
+    results = {"steps_restarts": grid.expand(2, 3, 2), "beta_psnr": torch.tensor([[20.0, 19.0], [15.0, 16.0]]),
              "beta_psnr_clip": torch.tensor([[20.0, 19.0], [15.0, 16.0]]),
              "gauss": torch.tensor([[1.0, 0.0], [0.0, 1.0]]), "median": torch.tensor([[0.0, 1.0], [1.0, 0.0]])}
-    chosen = denoise_study.choose(study, tolerance_db=0.05, grids=grids)
+    chosen = study.choose(results, tolerance_db=0.05, grids=grids)
     assert (chosen["steps"], chosen["restarts"]) == (50, 2)  # 100 decoder rows per image < 160
     assert chosen["single_image"] == {"steps": 20, "restarts": 8}
     assert chosen["beta_by_noise"] == {"0.1": 0.01, "0.5": 0.1} and chosen["beta"] == 0.1

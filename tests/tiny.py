@@ -9,7 +9,7 @@ from torch import nn
 
 from core import data, models
 from core.models import Autoencoder, Entry
-from core.train_config import TrainConfig
+from core.models.train_config import TrainConfig
 
 
 @dataclass

@@ -10,9 +10,10 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from .. import checkpoints, data, models
-from . import encode
-from ..cache import cached
+from core import data, models
+from core.analysis import encode
+from core.cache import cached
+from core.models import checkpoints
 
 N_COMPONENTS = 10
 GMM_SEED = 0

@@ -12,15 +12,16 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from .. import checkpoints, data, metrics, models, paths
-from ..cache import cached, ship
-from ..data.colour import NOISE_SEED
-from ..data.corruptions import DEFAULT_NOISE_LEVEL as NOISE_LEVEL
-from ..reference import reference
-from . import batched, encode
+from core import data, metrics, models, paths
+from core.analysis import batched, encode
+from core.analysis.reference import reference
+from core.cache import cached, ship
+from core.data.colour import NOISE_SEED
+from core.data.corruptions import DEFAULT_NOISE_LEVEL as NOISE_LEVEL
+from core.models import checkpoints
 
 C_MODELS = {name: models.title(name) for name in ("c_ae", "c_ae_dropout", "c_vae")}
-# reference key prefix of each model that has reference values (core.reference, C3)
+# reference key prefix of each model that has reference values (core.analysis.reference, C3)
 C3_KEYS = {"c_ae": "c3_ae", "c_ae_dropout": "c3_dropout"}
 TSNE_SEED, TSNE_ITER = 0, 500  # t-SNE embeds every test image (openTSNE; FFT gradients in 2-D)
 # C3 at several noise levels: the reference does not state its level. The models are trained at
@@ -145,7 +146,7 @@ def summary_notes() -> dict:
 
 def snapshot_rows(name: str, epochs=None) -> dict:
     """{row label: [6,3,28,28]}: noisy input, the output after each (or the chosen) epoch, clean target."""
-    from ..models.colour import SNAPSHOT_DIGITS
+    from core.models.colour import SNAPSHOT_DIGITS
 
     ckpt = checkpoints.load_checkpoint(name)
     snaps = ckpt["snapshots"]

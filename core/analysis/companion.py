@@ -11,10 +11,11 @@ import functools
 import numpy as np
 import torch
 
-from .. import checkpoints, data, metrics
-from ..cache import cached
-from ..reference import reference
-from . import batched, reconstruct
+from core import data, metrics
+from core.analysis import batched, reconstruct
+from core.analysis.reference import reference
+from core.cache import cached
+from core.models import checkpoints
 
 STANDARD = ("fc64", "fc128", "fc256")          # B2: plain FC AEs by hidden size
 FC_MODELS = STANDARD + ("sparse_ae", "dae")
@@ -170,7 +171,7 @@ def one_sign_share(kernels: torch.Tensor, dominance: float = 0.75) -> float:
 
 def reads(images: torch.Tensor, labels) -> np.ndarray:
     """The A4 classifier's reading of images (reconstructions, outputs): [N] digits."""
-    from .latent import classifier_reading
+    from core.analysis.latent import classifier_reading
 
     return classifier_reading(images)["digit"]
 

@@ -9,10 +9,11 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from .. import checkpoints, data, metrics
-from ..cache import cached
-from ..reference import reference
-from . import batched, decode_grid, latent_bounds
+from core import data, metrics
+from core.analysis import batched, decode_grid, latent_bounds
+from core.analysis.reference import reference
+from core.cache import cached
+from core.models import checkpoints
 
 AE = "spec_ae"
 CLASSIFIER = "spec_classifier"

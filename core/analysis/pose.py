@@ -1,8 +1,8 @@
-"""What the A8 chapter reads from the pose-aware MAP artifact (core.pose_map): plain against
+"""What the A8 chapter reads from the pose-aware MAP artifact (core.denoising.pose_map): plain against
 pose-aware MAP per condition and level, and where the pose search helps, as sentences."""
 from __future__ import annotations
 
-from .. import pose_map
+from core.denoising import pose_map
 
 NAMES = {"clean": "upright", "rotate": "rotated ±20°", "shift": "shifted 4 px", "thin": "thin-stroke",
          "thick": "thick-stroke"}

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import torch
 
-from .. import baselines, data, judge
-from .. import scoreboard as sb
+from core import data
+from core.denoising import baselines, judge
+from core.denoising import scoreboard as sb
 
 CLASSICAL = tuple(baselines.FILTERS)
 GOAL_LEVEL = 0.3   # the goals hold "at noise >= 0.3"

@@ -2,7 +2,7 @@
 
 Expensive results are cached (core.cache), keyed by the checkpoints they read and their
 parameters. The MAP defaults and the filters' sizes come from the validation study on training
-images (core.denoise_study), read through `Denoisers.load().defaults`.
+images (core.denoising.study), read through `Denoisers.load().defaults`.
 """
 from __future__ import annotations
 
@@ -10,10 +10,12 @@ import math
 
 import torch
 
-from .. import checkpoints, data, denoise, metrics
-from ..cache import cached
-from ..denoise_study import LEVELS, gaussian_filter, median_filter, validation_noisy
-from . import decode_grid, encode, latent_bounds
+from core import data, metrics
+from core.analysis import decode_grid, encode, latent_bounds
+from core.cache import cached
+from core.denoising import denoise
+from core.denoising.study import LEVELS, gaussian_filter, median_filter, validation_noisy
+from core.models import checkpoints
 
 AE, VAE2, VAE16 = "spec_ae", "vae2", "vae16"
 # Test: a fixed seeded subset of the test set for everything that optimises per image.

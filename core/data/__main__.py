@@ -1,7 +1,7 @@
 """`python -m core.data`: fetch (if needed) and verify MNIST, saying where the files came from."""
 import logging
 
-from .mnist import DataError, ensure_mnist
+from core.data.mnist import DataError, ensure_mnist
 
 if __name__ == "__main__":
     logging.basicConfig(level=logging.INFO, format="%(message)s")  # to stderr

@@ -8,7 +8,7 @@ deviation DEFAULT_NOISE_LEVEL independently to every channel of every pixel, the
 (the project's "noise level s" convention at its default level, drawn from NOISE_SEED).
 
 The training split is all 60,000 training images (TRAIN_SUBSET = None; the models hold out a
-seeded validation part of them, core.train.validation_split), as the assignment asks; a number
+seeded validation part of them, core.training.train.validation_split), as the assignment asks; a number
 would pick a fixed, seeded subset instead. The test split is all 10,000 test images. Both are built once per process and kept in memory.
 """
 from __future__ import annotations
@@ -17,8 +17,8 @@ import functools
 
 import torch
 
-from .corruptions import DEFAULT_NOISE_LEVEL, add_noise
-from .mnist import load_mnist, seeded_subset
+from core.data.corruptions import DEFAULT_NOISE_LEVEL, add_noise
+from core.data.mnist import load_mnist, seeded_subset
 
 COLOUR_SEED = {"train": 101, "test": 102}
 NOISE_SEED = {"train": 201, "test": 202}

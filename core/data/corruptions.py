@@ -1,12 +1,12 @@
 """Every corruption the report and the demo apply to images [N,C,H,W] in [0, 1], seeded: the same
 seed, the same corruption. Masks are 1 where a pixel is observed and 0 where it is missing, the
-convention of `core.denoise` (MAP fits only the observed pixels).
+convention of `core.denoising.denoise` (MAP fits only the observed pixels).
 """
 from __future__ import annotations
 
 import torch
 
-from .mnist import DIGIT_BOX
+from core.data.mnist import DIGIT_BOX
 
 DEFAULT_NOISE_LEVEL = 0.5  # EXERCISES.md's default noise level s: the figures, part C, the demo
 NOISE_SEED = 0             # the noise of every test-set result in the report

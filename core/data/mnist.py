@@ -23,7 +23,7 @@ from pathlib import Path
 import torch
 import torch.nn.functional as F
 
-from .. import paths
+from core import paths
 
 log = logging.getLogger("core.data")
 DIGIT_BOX = 20  # MNIST's recipe: the longer side of a digit's bounding box is scaled to 20 px

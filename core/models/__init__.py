@@ -1,14 +1,14 @@
 """The model registry: name -> `Entry(cls, config, train, title, budget_why)`.
 
 Every shipped checkpoint `checkpoints/<name>.pt` is trained from its entry here by
-`python -m core.train <name>`; `core.checkpoints.load(name)` rebuilds the model from it.
+`python -m core.training <name>`; `core.models.checkpoints.load(name)` rebuilds the model from it.
 """
 from __future__ import annotations
 
 from dataclasses import replace
 
-from . import ae, classifier, colour, fc, judge, mlp_vae, upsampling, vae
-from .base import Autoencoder, Entry, LabModel, evaluating, kl_divergence, reparameterise
+from core.models import ae, classifier, colour, fc, judge, mlp_vae, upsampling, vae
+from core.models.base import Autoencoder, Entry, LabModel, evaluating, kl_divergence, reparameterise
 
 __all__ = ["REGISTRY", "Entry", "LabModel", "Autoencoder", "entry", "model_class", "title", "build",
            "evaluating", "reparameterise", "kl_divergence"]
@@ -42,7 +42,7 @@ REGISTRY.update({seed_name(base, s): _seed_entry(base, s) for base, seeds in EXT
 
 def of_record() -> list[str]:
     """The models the report and the demo use: every entry but the extra-seed ones, which
-    `core.train --all` leaves out (`--extra-seeds` trains them: they are the seed-spread study)."""
+    `python -m core.training --all` leaves out (`--extra-seeds` trains them: they are the seed-spread study)."""
     extra = set(extra_seeds())
     return [name for name in REGISTRY if name not in extra]
 

@@ -6,10 +6,10 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
-from ..data import crop28, pad32
-from ..train_config import TrainConfig
-from .base import Autoencoder, Entry, LabModel
-from .layers import ConvTranspose2d
+from core.data import crop28, pad32
+from core.models.base import Autoencoder, Entry, LabModel
+from core.models.layers import ConvTranspose2d
+from core.models.train_config import TrainConfig
 
 
 @dataclass
@@ -85,7 +85,7 @@ MODELS = {
                                                            max_attempts=10),
                      title="spec AE (A1, 2-D code)",
                      budget_why="A1. 20 epochs, Adam from lr 1e-3 decayed along a cosine: at a constant lr the test "
-                     "MSE still gained 2 % over the last 3 epochs (core.convergence allows 1 %). fp32 on every "
+                     "MSE still gained 2 % over the last 3 epochs (core.training.convergence allows 1 %). fp32 on every "
                      "CPU (bf16=False): this 2-D bottleneck often collapses in its first epoch under bf16 "
                      "autocast (the engine then retries with the next seed), and its extra seeds must differ "
                      "from it by the seed only. Up to 10 attempts: even in fp32 most seeds collapse in the "

@@ -8,12 +8,12 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
-from ..train_config import TrainConfig
+from core.models.train_config import TrainConfig
 
 
 @dataclass(frozen=True)
 class Entry:
-    """One model of the registry: what `python -m core.train <name>` builds and trains.
+    """One model of the registry: what `python -m core.training <name>` builds and trains.
 
     `title` names the model wherever a figure, table or the demo shows it; `budget_why` says what
     training budget it got and why (the reader's answer to "why only N epochs?")."""

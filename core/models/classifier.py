@@ -7,10 +7,10 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ..data import pad32
-from ..train_config import TrainConfig
-from .ae import SpecEncoder
-from .base import Entry, LabModel, evaluating
+from core.data import pad32
+from core.models.ae import SpecEncoder
+from core.models.base import Entry, LabModel, evaluating
+from core.models.train_config import TrainConfig
 
 
 @dataclass
@@ -71,6 +71,6 @@ MODELS = {
         "train and test accuracy rise together, so the limit is optimisation, not over-fitting. Trials on "
         "seed 0 (test accuracy): constant lr 2e-3 for 10 epochs 98.67 %, cosine from 2e-3 for 10 epochs "
         "98.93 %, cosine from 3e-3 for 15 epochs 99.11 %. He init (see __init__) brought epoch 1 from "
-        "95.3 % to 96.5 % in earlier trials. Converged by core.convergence's rule: the test accuracy "
+        "95.3 % to 96.5 % in earlier trials. Converged by core.training.convergence's rule: the test accuracy "
         "moved by 0.03 % (3 images) over the last 3 epochs."),
 }

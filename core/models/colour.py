@@ -12,8 +12,8 @@ from dataclasses import dataclass, replace
 import torch
 from torch import nn
 
-from ..train_config import TrainConfig
-from .base import Autoencoder, Entry, evaluating, kl_divergence, reparameterise
+from core.models.base import Autoencoder, Entry, evaluating, kl_divergence, reparameterise
+from core.models.train_config import TrainConfig
 
 ENC_FILTERS = (128, 64, 32, 16)
 # output_padding per decoder layer: 2->4, 4->7, 7->14, 14->28 with k=3, s=2, p=1.
@@ -138,7 +138,7 @@ BUDGET_WHY = (
 
 # A cosine decay keeps the assignment's budget (Adam at 1e-3, 20 epochs) and lets the curve settle.
 _TRAIN_COSINE = replace(_TRAIN, schedule="cosine")
-_COSINE_WHY = (" At a constant lr this model still gained about 2 % over its last 3 epochs (core.convergence allows "
+_COSINE_WHY = (" At a constant lr this model still gained about 2 % over its last 3 epochs (core.training.convergence allows "
                "1 %), so its lr decays from 1e-3 along a cosine over the same 20 epochs.")
 
 MODELS = {

@@ -10,8 +10,8 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
-from ..train_config import TrainConfig
-from .base import Autoencoder, Entry
+from core.models.base import Autoencoder, Entry
+from core.models.train_config import TrainConfig
 
 
 @dataclass
@@ -76,7 +76,7 @@ class FCAE(Autoencoder):
 # B2-B4 share one budget, so their comparisons stay fair: 30 epochs of Adam from 1e-3 decayed along
 # a cosine to 0 (~1.5-2.5 CPU-s per epoch at one thread).
 _FC_BUDGET = ("B2. 30 epochs of Adam from 1e-3 decayed along a cosine to 0. The earlier 10 epochs at a constant "
-              "rate left B2-B4 improving by 4-17 % over their last 3 epochs (core.convergence allows 1 %); a "
+              "rate left B2-B4 improving by 4-17 % over their last 3 epochs (core.training.convergence allows 1 %); a "
               "constant rate would need far more epochs (a 20-epoch trial of fc64 still gained ~15 % in epochs "
               "11-20), while the cosine's low final rate settles the weights within the budget. B2-B4 share it, "
               "so their comparisons stay fair.")

@@ -18,9 +18,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ..train_config import TrainConfig
-from .base import Entry, LabModel, evaluating
-
+from core.models.base import Entry, LabModel, evaluating
+from core.models.train_config import TrainConfig
 
 # --- augmentations (pure torch, batched, drawn from torch's global generator) --------------------
 

@@ -13,8 +13,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ..train_config import TrainConfig
-from .base import Autoencoder, Entry, kl_divergence, reparameterise
+from core.models.base import Autoencoder, Entry, kl_divergence, reparameterise
+from core.models.train_config import TrainConfig
 
 
 @dataclass
@@ -65,5 +65,5 @@ MODELS = {
                      title="MLP VAE, 2-D latent (D1)",
                      budget_why="D1. 20 epochs on all 60,000 images, batch 128, lr 1e-3 decayed along a cosine "
                      "to 0: 10 epochs at a constant rate still improved the test MSE by 1.2 % over the last 3 "
-                     "(core.convergence allows 1 %)."),
+                     "(core.training.convergence allows 1 %)."),
 }

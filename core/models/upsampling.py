@@ -20,9 +20,9 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from ..train_config import TrainConfig
-from .layers import ConvTranspose2d
-from .base import Autoencoder, Entry
+from core.models.base import Autoencoder, Entry
+from core.models.layers import ConvTranspose2d
+from core.models.train_config import TrainConfig
 
 VARIANTS = ("unpool", "unpool_tconv", "tconv")
 
@@ -110,7 +110,7 @@ TITLES = {"unpool": "max-unpool + conv", "unpool_tconv": "max-unpool + transpose
           "tconv": "learned 2x2 transposed-conv upsampling"}
 BUDGET_WHY = ("B6. 20 epochs, lr 1e-3 decayed along a cosine to 0 (~10-20 CPU-s per epoch at one thread): the "
               "earlier 6 epochs at a constant rate left all three improving by ~15 % over their last 3 epochs "
-              "(core.convergence allows 1 %), so B6 compared snapshots of unfinished runs. The three share the "
+              "(core.training.convergence allows 1 %), so B6 compared snapshots of unfinished runs. The three share the "
               "seed and every other setting, so the comparison stays fair.")
 
 MODELS = {name: Entry(UpsamplingAE, UpsamplingConfig(variant=name), TrainConfig(epochs=20, schedule="cosine", seed=0),

@@ -15,9 +15,9 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ..train_config import TrainConfig
-from .base import Autoencoder, Entry, evaluating, kl_divergence, reparameterise
-from .layers import ConvTranspose2d
+from core.models.base import Autoencoder, Entry, evaluating, kl_divergence, reparameterise
+from core.models.layers import ConvTranspose2d
+from core.models.train_config import TrainConfig
 
 LOG_STD_MIN, LOG_STD_MAX = -7.0, 3.0  # keeps exp(2 log_std) finite when a batch is odd
 
@@ -133,7 +133,7 @@ class ConvVAE(Autoencoder):
 
 
 _VAE_BUDGET = ("A7/A8. 30 epochs each, the spec's minimum: both test losses have flattened by then "
-               "(under 1 % over the last 3 epochs, core.convergence). About 13 CPU-s per epoch "
+               "(under 1 % over the last 3 epochs, core.training.convergence). About 13 CPU-s per epoch "
                "single-threaded, so about 13 CPU-minutes for both.")
 
 MODELS = {

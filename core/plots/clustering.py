@@ -5,7 +5,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 from matplotlib.patches import Ellipse
 
-from . import DIGIT_COLORS, latent_scatter
+from core.plots import DIGIT_COLORS, latent_scatter
 
 
 def _ellipse(mean, cov, n_std: float, **kwargs) -> Ellipse:

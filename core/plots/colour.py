@@ -5,7 +5,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 import torch
 
-from . import DIGIT_COLORS, latent_scatter
+from core.plots import DIGIT_COLORS, latent_scatter
 
 
 def _np(t):

@@ -5,7 +5,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 import torch
 
-from . import image_rows
+from core.plots import image_rows
 
 
 def _np(x) -> np.ndarray:

@@ -5,7 +5,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 from matplotlib.patches import Rectangle
 
-from . import DIGIT_COLORS, image_rows, latent_grid, latent_scatter
+from core.plots import DIGIT_COLORS, image_rows, latent_grid, latent_scatter
 
 
 def scatter(z, labels, bounds=None, title: str = "") -> plt.Figure:

@@ -4,7 +4,7 @@ from __future__ import annotations
 import matplotlib.pyplot as plt
 import numpy as np
 
-from . import image_rows
+from core.plots import image_rows
 
 
 def psnr_and_identity(rows: list[dict], labels: dict, methods=None) -> plt.Figure:

@@ -4,7 +4,7 @@ from __future__ import annotations
 import matplotlib.pyplot as plt
 import numpy as np
 
-from .. import reference as R
+from core.analysis import reference as R
 
 BETTER, WORSE = "#2a9d4b", "#d1495b"
 

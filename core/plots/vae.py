@@ -5,7 +5,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 import torch
 
-from . import latent_grid, latent_scatter
+from core.plots import latent_grid, latent_scatter
 
 
 def _limit(ax, bounds, n):

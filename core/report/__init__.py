@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import torch
 
-from .. import plots
+from core import plots
 
 
 def setup() -> None:

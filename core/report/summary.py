@@ -1,8 +1,8 @@
 """The index page's summary: every reference value of the assignment beside the value we measure."""
 from __future__ import annotations
 
-from ..analysis import colour, companion, latent
-from ..reference import MARK, REFERENCE, verdict
+from core.analysis import colour, companion, latent
+from core.analysis.reference import MARK, REFERENCE, verdict
 
 # The analyses whose `summary()` measures the reference values (each reads only shipped checkpoints).
 SUMMARY_MODULES = (latent, companion, colour)

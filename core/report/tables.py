@@ -1,7 +1,8 @@
 """The Reproduce page's tables, one row per shipped model, from checkpoints/MANIFEST.json."""
 from __future__ import annotations
 
-from .. import checkpoints, models
+from core import models
+from core.models import checkpoints
 
 
 def _config(name: str, entry: dict) -> dict:

@@ -6,10 +6,10 @@ base checkpoint stays the seed of record: every figure uses it. This module reru
 measurements on every seed (cached per checkpoint hash, like the base ones) and gives the A8
 scoreboard a way to do the same for the assignment's denoisers:
 
-    from core import seeds
+    from core.analysis import seeds
     rows = seeds.over_seeds(lambda den: my_rows(den), keys=("method", "level"))
 
-`over_seeds` builds one `core.denoise.Denoisers` per seed (spec AE seed i with 16-D VAE seed i),
+`over_seeds` builds one `core.denoising.denoise.Denoisers` per seed (spec AE seed i with 16-D VAE seed i),
 calls the function with it, and returns one row per key with `<value>_mean`, `<value>_sd` and
 `<value>_seeds` (the per-seed values, seed of record first).
 """
@@ -19,8 +19,7 @@ import math
 
 import numpy as np
 
-from . import checkpoints
-from .models import EXTRA_SEEDS, seed_family
+from core.models import EXTRA_SEEDS, checkpoints, seed_family
 
 AE, CLASSIFIER, VAE = "spec_ae", "spec_classifier", "vae16"
 # A gap to the reference counts as "within seed spread" when it is at most this many standard
@@ -58,7 +57,7 @@ def mean_sd(values) -> tuple[float, float]:
 def knn_spread(base: str = AE) -> dict:
     """A3 on every seed: per-digit latent 1-NN accuracy [seeds, 10] (%), their mean and sd, the
     mean-of-digits and overall accuracy per seed."""
-    from .analysis import latent as L
+    from core.analysis import latent as L
 
     names = available(base)
     runs = [L.latent_knn(n) for n in names]
@@ -70,7 +69,7 @@ def knn_spread(base: str = AE) -> dict:
 
 def classifier_spread(base: str = CLASSIFIER) -> dict:
     """A4 on every seed: test accuracy (%) per seed, mean and sd."""
-    from .analysis import latent as L
+    from core.analysis import latent as L
 
     names = available(base)
     acc = np.array([L.classifier_results(n)["accuracy"] for n in names])
@@ -121,9 +120,9 @@ def denoiser_pairs(directory=None) -> list[tuple[str, str]]:
 
 
 def denoisers(ae: str, vae: str, directory=None):
-    """A `core.denoise.Denoisers` on a given pair of checkpoints (MAP keeps the validated defaults
+    """A `core.denoising.denoise.Denoisers` on a given pair of checkpoints (MAP keeps the validated defaults
     chosen for the seed of record: the other seeds are not re-tuned)."""
-    from .denoise import Denoisers, MapDefaults
+    from core.denoising.denoise import Denoisers, MapDefaults
 
     return Denoisers(checkpoints.load(ae, directory), checkpoints.load(vae, directory),
                      defaults=MapDefaults.read(directory))
@@ -136,7 +135,7 @@ def over_seeds(fn, keys=("method", "level"), directory=None) -> list[dict]:
     pairs = denoiser_pairs(directory)
     if not pairs:
         raise checkpoints.CheckpointError(f"no (spec AE, 16-D VAE) checkpoint pair found; train them with "
-                                          f"`python -m core.train {' '.join(seed_family(AE) + seed_family(VAE))}`")
+                                          f"`python -m core.training {' '.join(seed_family(AE) + seed_family(VAE))}`")
     per_seed = [fn(denoisers(a, v, directory)) for a, v in pairs]
     return aggregate(per_seed, keys, [f"{a}+{v}" for a, v in pairs])
 
@@ -185,7 +184,7 @@ def knn_spread_text(spread: dict, reference) -> str:
     names = spread["names"]
     if len(names) < 2:
         return (f"Only the seed of record is trained so far (missing: {', '.join(missing(AE))}; "
-                f"python -m core.train {' '.join(missing(AE))}), so the spread is not measured yet.")
+                f"python -m core.training {' '.join(missing(AE))}), so the spread is not measured yet.")
     gap = gap_to_reference(spread["per_digit"], reference)
     within = [d for d in range(len(reference)) if gap["within"][d]]
     outside = [d for d in range(len(reference)) if not gap["within"][d]]

@@ -1,6 +1,6 @@
 """The three denoisers of A6/A8 behind one interface (the report and the demo both use this).
 
-    from core.denoise import Denoisers
+    from core.denoising.denoise import Denoisers
     den = Denoisers.load()                       # spec_ae + vae16 checkpoints, loaded once
     out = den("map", x_noisy)                    # x_noisy [N,1,28,28] (or [28,28]) in [0, 1]
     out.x_hat, out.loss_history, out.z_path      # [N,1,28,28]; map only: [steps+1, N], [steps+1, N, d]
@@ -20,8 +20,8 @@ one line search on the summed objective and spend several decoder calls per iter
 
 Defaults (beta per noise level, steps, restarts) are a `MapDefaults`, read by `Denoisers.load`
 from the same folder as the weights (denoise_defaults.json), where the validation study of
-core.denoise_study (training images, never test images) writes them:
-`python -m core.denoise_study --choose-defaults`.
+core.denoising.study (training images, never test images) writes them:
+`python -m core.denoising.study --choose-defaults`.
 """
 from __future__ import annotations
 
@@ -32,8 +32,9 @@ from dataclasses import dataclass, field
 import torch
 from torch import Tensor
 
-from . import checkpoints, models
-from .denoise_defaults import MapDefaults, MapSettings  # noqa: F401 (MapSettings: part of the API)
+from core import models
+from core.denoising.defaults import MapDefaults, MapSettings  # noqa: F401 (MapSettings: part of the API)
+from core.models import checkpoints
 
 METHODS = ("ae", "vae", "map")
 AE_NAME, VAE_NAME = "spec_ae", "vae16"
@@ -281,7 +282,7 @@ class Denoisers:
         beside them (MapDefaults.read(directory)). With allow_untrained=True a
         missing checkpoint is replaced by a randomly initialised model (a warning says so): for
         developing against the interface before the weights exist, never for results."""
-        from .models import build
+        from core.models import build
 
         models, trained = {}, {}
         for name in (AE_NAME, VAE_NAME):
@@ -303,7 +304,7 @@ class Denoisers:
         clip_aware (map only, needs noise_level): model the clipping of the noise (expected_clipped);
         much better at noise >= 0.3 (see the A8 table) but not the plain objective of A8(b).
         estimator (map only): a stand-in for map_estimate with its signature, e.g. the pose-aware
-        search of core.pose_map (`pose_map.pose_aware(den, x, ...)` passes it). It is kept only
+        search of core.denoising.pose_map (`pose_map.pose_aware(den, x, ...)` passes it). It is kept only
         where its shipped measurement says it helps: `pose_map.auto(den, x, condition=...,
         noise_level=...)` chooses (`pose_map.recommended`)."""
         if method not in METHODS:

@@ -1,6 +1,6 @@
 """Classical denoisers of the scoreboard, each tuned on a VALIDATION split of training images.
 
-    from core import baselines
+    from core.denoising import baselines
     out = baselines.apply("nlm", x_noisy, h=0.3, patch_size=5)    # [N,1,28,28] -> [N,1,28,28]
     name, params, fn = baselines.best_filter(0.5)                # the best tuned filter at noise 0.5
     out = fn(x_noisy)
@@ -13,7 +13,7 @@ back to [0, 1]). Every tunable parameter is chosen per noise level by validation
 the MAP study of core.analysis.vae), never on test images. The choice is written, with the grid
 and its PSNRs, by
 
-    python -m core.baselines --tune        # -> results/baselines.json (about 15 min, BM3D most)
+    python -m core.denoising.baselines --tune        # -> results/baselines.json (about 15 min, BM3D most)
 """
 from __future__ import annotations
 
@@ -26,8 +26,9 @@ import torch
 from scipy import ndimage
 from tqdm.auto import tqdm
 
-from . import checkpoints, data, metrics
-from .paths import PROJECT_ROOT
+from core import data, metrics
+from core.models import checkpoints
+from core.paths import PROJECT_ROOT
 
 RESULTS_DIR = PROJECT_ROOT / "results"
 TUNED_FILE = RESULTS_DIR / "baselines.json"
@@ -122,7 +123,7 @@ def apply(method: str, x: torch.Tensor, **params) -> torch.Tensor:
     """Filter images [N,1,28,28] in [0, 1] with `method` and `params`."""
     if method not in FILTERS:
         raise ValueError(f"unknown filter {method!r}; choose one of {', '.join(FILTERS)}")
-    from .denoise import as_images
+    from core.denoising.denoise import as_images
 
     return FILTERS[method](as_images(x).contiguous(), **params)
 
@@ -182,7 +183,7 @@ def tune_all(write: bool = True, bm3d_n: int = BM3D_VAL_N, methods=tuple(FILTERS
               "salt_pepper": tune(SP_AMOUNTS, "salt_pepper", methods=tuple(m for m in FILTERS if m not in SLOW)),
               "validation": f"{VAL_N} training images (randperm seed {VAL_SEED}), noise seed {VAL_NOISE_SEED}; "
                             f"NLM, TV and wavelet on the first 100, BM3D on the first {bm3d_n}",
-              "command": "python -m core.baselines --tune", "seconds": round(time.perf_counter() - t0, 1)}
+              "command": "python -m core.denoising.baselines --tune", "seconds": round(time.perf_counter() - t0, 1)}
     if write:
         checkpoints.write_json(result, TUNED_FILE)
     return result
@@ -192,11 +193,11 @@ _TUNED: dict = {}
 
 
 def tuned(target=None) -> dict:
-    """The tuning written by `python -m core.baselines --tune` (read once)."""
+    """The tuning written by `python -m core.denoising.baselines --tune` (read once)."""
     target = target or TUNED_FILE
     if target not in _TUNED:
         if not target.exists():
-            raise FileNotFoundError(f"{target} is missing; run `python -m core.baselines --tune`")
+            raise FileNotFoundError(f"{target} is missing; run `python -m core.denoising.baselines --tune`")
         _TUNED[target] = json.loads(target.read_text())
     return _TUNED[target]
 

@@ -6,7 +6,7 @@ chosen for (`Denoisers.load(directory)` reads both from the same `directory`).
     d.settings(0.3)                               # MapSettings(beta, steps, restarts), many images
     d.settings(0.3, single_image=True)            # one image at a time (the demo)
 
-The file is written by the validation study, `python -m core.denoise_study --choose-defaults`.
+The file is written by the validation study, `python -m core.denoising.study --choose-defaults`.
 """
 from __future__ import annotations
 
@@ -15,7 +15,7 @@ import math
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from . import paths
+from core import paths
 
 DEFAULTS_FILENAME = "denoise_defaults.json"
 
@@ -70,7 +70,7 @@ class MapDefaults:
         """The recorded file, or an error that says how to write it."""
         if not self.found:
             raise FileNotFoundError(f"{self.source or self.path()} is missing; run "
-                                    "`python -m core.denoise_study --choose-defaults`")
+                                    "`python -m core.denoising.study --choose-defaults`")
         return self.record
 
     def beta_for(self, noise_level: float | None, clip_aware: bool = False) -> float:

@@ -6,7 +6,7 @@ g is the frozen 16-D VAE decoder, W warps an image by a rotation, a scale and a 
 (`affine_grid` + `grid_sample`, zeros outside the frame), u = (angle, log-scale, shift x, shift y)
 in units of the prior's standard deviations `PosePrior`. With u ~ N(0, I) the transform prior has
 the same form (and the same beta) as the latent prior, so the search is exactly plain MAP
-(`core.denoise.map_estimate`: batched L-BFGS, restarts, clip-aware likelihood, masks) over the
+(`core.denoising.denoise.map_estimate`: batched L-BFGS, restarts, clip-aware likelihood, masks) over the
 longer vector (z, u) through the decoder `v -> W(g(v[:d]), sigma * v[d:])`. Restart 0 starts at
 the encoder's mean with the identity pose; the others draw (z, u) from the prior.
 
@@ -15,8 +15,8 @@ centre is far from every decoded image, so plain MAP explains it with another di
 
 Measured against (clip-aware) MAP in and out of distribution, kept only where it helps:
 
-    python -m core.pose_map --n 300 --levels 0.3 0.5 [--json]   # measure and print
-    python -m core.pose_map --write                             # the artifact -> results/pose_map.json
+    python -m core.denoising.pose_map --n 300 --levels 0.3 0.5 [--json]   # measure and print
+    python -m core.denoising.pose_map --write                             # the artifact -> results/pose_map.json
     recommended(condition), auto(den, x, condition=..., noise_level=...)   # use it where it helps
 
 The artifact is keyed by the sha256 of the VAE, the judge and MAP's defaults; `load_artifact()`
@@ -37,8 +37,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from . import paths
-from .denoise import DenoiseResult, as_images, map_estimate
+from core import paths
+from core.denoising.denoise import DenoiseResult, as_images, map_estimate
 
 POSE_DIMS = 4  # angle, log-scale, shift x, shift y
 
@@ -101,7 +101,7 @@ def bounded(pose: Tensor) -> Tensor:
 
 
 def pose_aware(den, x_noisy, **kw) -> DenoiseResult:
-    """Pose-aware MAP with a `core.denoise.Denoisers` (its decoder, validated beta and budget):
+    """Pose-aware MAP with a `core.denoising.denoise.Denoisers` (its decoder, validated beta and budget):
     keyword arguments as `den("map", ...)`."""
     return den("map", x_noisy, estimator=functools.partial(pose_map_estimate, latent_dim=den.latent_dim), **kw)
 
@@ -146,7 +146,7 @@ def recommended(condition: str | None = None, level: float | None = None, artifa
     outside the measured range, where nothing says it helps). condition=None, the pose unknown
     (a digit drawn in the demo): True only if it helps somewhere and hurts nowhere measured, in
     distribution included. Which conditions these are for the shipped weights: the A8 chapter's
-    pose table, or `python -m core.pose_map --show`."""
+    pose table, or `python -m core.denoising.pose_map --show`."""
     vs = verdicts((artifact or load_artifact())["rows"])
     if condition is None:
         return any(v["helps"] for v in vs) and not any(v["hurts"] for v in vs)
@@ -172,12 +172,12 @@ def auto(den, x_noisy, *, condition: str | None = None, artifact: dict | None = 
 
 # --- measurement: in and out of distribution --------------------------------------------------------
 
-# In distribution, then the scoreboard's out-of-distribution transforms (core.judge.transform) on
+# In distribution, then the scoreboard's out-of-distribution transforms (core.denoising.judge.transform) on
 # the same seeded test digits and noise, so the plain MAP rows are the board's clip-aware MAP rows.
 CONDITIONS = ("clean", "rotate", "shift", "thin", "thick")
 METHODS = ("noisy input", "MAP", "MAP + pose")
 ARTIFACT = paths.PROJECT_ROOT / "results" / "pose_map.json"
-COMMAND = "python -m core.pose_map --write"
+COMMAND = "python -m core.denoising.pose_map --write"
 MARGIN_DB = 0.1   # a PSNR gain below this is no help, however significant
 
 
@@ -186,8 +186,9 @@ def evaluate(den, clean: Tensor, labels: Tensor, condition: str, level: float, *
     """Rows, per-image identity bits and probe (scoreboard.probe_entry) of the noisy input, MAP and
     MAP + pose on one condition and level: clip-aware, the validated beta, steps and restarts, through
     the denoiser interface, in the scoreboard's chunks (its seeded restarts then do not depend on n)."""
-    from . import data, judge, metrics
-    from .scoreboard import CHUNK, probe_entry
+    from core import data, metrics
+    from core.denoising import judge
+    from core.denoising.scoreboard import CHUNK, probe_entry
 
     noisy = data.add_noise(clean, level, seed=data.NOISE_SEED)
     kw = dict(noise_level=level, clip_aware=True, steps=steps, restarts=restarts)
@@ -226,8 +227,8 @@ def measure(n: int = 300, levels=(0.3, 0.5), conditions=CONDITIONS, steps: int |
     test subset (its first n digits), one thread (ms per image comparable with the board's)."""
     from tqdm.auto import tqdm
 
-    from .denoise import Denoisers
-    from .scoreboard import add_result, empty_result, test_digits
+    from core.denoising.denoise import Denoisers
+    from core.denoising.scoreboard import add_result, empty_result, test_digits
 
     threads = torch.get_num_threads()
     torch.set_num_threads(1)
@@ -264,9 +265,10 @@ def verdicts(rows: list[dict], margin_db: float = MARGIN_DB) -> list[dict]:
 
 def fingerprint() -> dict:
     """sha256 of every input the measurement depends on: the VAE, the judge, MAP's defaults."""
-    from . import checkpoints, judge
-    from .denoise import VAE_NAME
-    from .denoise_defaults import MapDefaults
+    from core.denoising import judge
+    from core.denoising.defaults import MapDefaults
+    from core.denoising.denoise import VAE_NAME
+    from core.models import checkpoints
 
     out = {name: checkpoints.sha256(checkpoints.path(name)) for name in (VAE_NAME, judge.NAME)}
     out["checkpoints/denoise_defaults.json"] = checkpoints.sha256(MapDefaults.path())
@@ -282,8 +284,9 @@ def command_for(n: int, levels, conditions) -> str:
 
 def write(n: int = 300, levels=(0.3, 0.5), conditions=CONDITIONS, target=None, progress: bool = True) -> dict:
     """Measure (`measure`, the validated budget) and write the artifact atomically to results/pose_map.json."""
-    from . import checkpoints, data
-    from .scoreboard import CHUNK, PROBE_N, TEST_SEED
+    from core import data
+    from core.denoising.scoreboard import CHUNK, PROBE_N, TEST_SEED
+    from core.models import checkpoints
 
     t0 = time.perf_counter()
     fp = fingerprint()  # before the run: an input changed meanwhile then shows as stale
@@ -299,9 +302,9 @@ def write(n: int = 300, levels=(0.3, 0.5), conditions=CONDITIONS, target=None, p
 
 
 def load_artifact(target=None, check: bool = True) -> dict:
-    """The shipped measurement; with check=True a StaleArtifact error (core.scoreboard's) naming the
+    """The shipped measurement; with check=True a StaleArtifact error (core.denoising.scoreboard's) naming the
     command that recomputes it if the VAE, the judge or MAP's defaults differ from its inputs."""
-    from .scoreboard import StaleArtifact, refuse_stale
+    from core.denoising.scoreboard import StaleArtifact, refuse_stale
 
     target = Path(target or ARTIFACT)
     if not target.exists():

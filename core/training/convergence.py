@@ -5,7 +5,7 @@ the training recorded one (else on the test split, which is what older runs reco
 by at most THRESHOLD (relative) over the last WINDOW epochs. A model that fails gets a longer
 budget or a learning-rate schedule (its registry's budget note says which and why).
 
-    python -m core.convergence            # the table, for every shipped checkpoint
+    python -m core.training.convergence            # the table, for every shipped checkpoint
 """
 from __future__ import annotations
 
@@ -46,8 +46,7 @@ def check(ckpt: dict, window: int = WINDOW, threshold: float = THRESHOLD) -> dic
 
 def rows(names=None, budget_notes: dict | None = None) -> list[dict]:
     """One row per shipped model for the Reproduce page."""
-    from . import checkpoints
-    from .models import REGISTRY, entry
+    from core.models import REGISTRY, checkpoints, entry
 
     out = []
     for name in names or [n for n in REGISTRY if checkpoints.path(n).exists()]:

@@ -1,8 +1,8 @@
 """The validation study behind MAP's defaults (and the classical filters' sizes), on a VALIDATION
 set of training images, never test images:
 
-    python -m core.denoise_study --choose-defaults   # run it, write checkpoints/denoise_defaults.json
-    python -m core.denoise_study --check             # is the committed file what its study implies?
+    python -m core.denoising.study --choose-defaults   # run it, write checkpoints/denoise_defaults.json
+    python -m core.denoising.study --check             # is the committed file what its study implies?
 
 PSNR of MAP vs beta per noise level (30 steps, 1 restart from the encoder's mean, plain and
 clipping-aware), then at each level's chosen beta vs steps and restarts (every restart's path from
@@ -16,10 +16,11 @@ import argparse
 import torch
 from scipy import ndimage
 
-from . import checkpoints, data, metrics
-from .cache import cached
-from .denoise import Denoisers, map_estimate
-from .denoise_defaults import MapDefaults
+from core import data, metrics
+from core.cache import cached
+from core.denoising.defaults import MapDefaults
+from core.denoising.denoise import Denoisers, map_estimate
+from core.models import checkpoints
 
 VAE16 = "vae16"
 LEVELS = (0.1, 0.3, 0.5, 0.8)           # noise levels of the A8 table
@@ -31,7 +32,7 @@ BETAS = (0.001, 0.003, 0.01, 0.03, 0.1, 0.3, 1.0, 3.0, 10.0, 30.0)
 STUDY_STEPS, STUDY_RESTARTS = (0, 5, 10, 20, 30, 50), (1, 2, 4, 8)
 GAUSS_SIGMAS = (0.5, 0.75, 1.0, 1.5, 2.0)
 MEDIAN_SIZES = (2, 3, 4, 5)
-COMMAND = "python -m core.denoise_study --choose-defaults"
+COMMAND = "python -m core.denoising.study --choose-defaults"
 CHOSEN_KEYS = ("beta_by_noise", "beta_by_noise_clip", "beta", "steps", "restarts", "single_image",
                "gauss_sigma_by_noise", "median_size_by_noise")
 

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import torch
 
-from . import paths
+from core import paths
 
 MANIFEST = "MANIFEST.json"
 
@@ -29,7 +29,7 @@ def path(name: str, directory: Path | None = None) -> Path:
 
 def train_command(name: str, threads: int | None = None) -> str:
     """The command that retrains `name` to the same numbers (on the same CPU)."""
-    return f"python -m core.train {name}" + (f" --threads {threads}" if threads else "")
+    return f"python -m core.training {name}" + (f" --threads {threads}" if threads else "")
 
 
 def atomic_write(target: Path, write) -> None:
@@ -76,7 +76,7 @@ def load_checkpoint(name: str, directory: Path | None = None) -> dict:
 
 def build(name: str, ckpt: dict):
     """The model a checkpoint describes, weights loaded, in eval mode."""
-    from .models import REGISTRY, model_class
+    from core.models import REGISTRY, model_class
 
     cls = model_class(name) if name in REGISTRY else None
     if cls is None or cls.__name__ != ckpt["model_class"]:

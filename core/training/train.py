@@ -1,9 +1,9 @@
 """One training loop for every model of the registry.
 
-    python -m core.train spec_ae            # train (or resume) one model -> checkpoints/spec_ae.pt
-    python -m core.train --all --missing    # every registered model that has no checkpoint yet
-    python -m core.train spec_ae --dry-run  # 1 epoch of 2 batches into a temp dir: checks the plumbing
-    python -m core.train --all --jobs 2     # two at a time, one thread each (core/train_pool.py; `make train`)
+    python -m core.training spec_ae            # train (or resume) one model -> checkpoints/spec_ae.pt
+    python -m core.training --all --missing    # every registered model that has no checkpoint yet
+    python -m core.training spec_ae --dry-run  # 1 epoch of 2 batches into a temp dir: checks the plumbing
+    python -m core.training --all --jobs 2     # two at a time, one thread each (core/training/pool.py; `make train`)
 
 Adam, shuffled index batches from in-memory tensors (moved to the device once), bf16 autocast +
 channels_last on CPU (they help there; measured in bench/train_speed.py), per-epoch train/test
@@ -27,10 +27,11 @@ from pathlib import Path
 import torch
 from tqdm.auto import tqdm
 
-from . import checkpoints, data, models, paths, train_pool
-from .models import REGISTRY, build, entry
-from .train_config import TrainConfig
-from .train_plan import _Overall, print_estimate
+from core import data, models, paths
+from core.models import REGISTRY, build, checkpoints, entry
+from core.models.train_config import TrainConfig
+from core.training import pool
+from core.training.plan import _Overall, print_estimate
 
 
 class TrainingError(RuntimeError):
@@ -268,7 +269,7 @@ def train(name: str, epochs: int | None = None, force: bool = False, limit_batch
         "train_seconds": state["train_seconds"], "snapshots": state["snapshots"],
         "torch_version": str(torch.__version__),
         # Thread count changes floating-point summation order, hence the weights: recorded so that
-        # a retraining can use the same (core.train.verify, `--threads`).
+        # a retraining can use the same (core.training.train.verify, `--threads`).
         "threads": torch.get_num_threads(),
         "images_per_epoch": min(len(train_t[0]), limit_batches * tcfg.batch_size) if limit_batches else len(train_t[0]),
         "precision": precision(dev, tcfg),  # the training's compute precision (the weights are fp32)
@@ -324,10 +325,10 @@ def train_many(names: list[str], jobs: int = 1, threads: int | None = None, **kw
                 overall.finished(name)
         overall.close()
         return
-    # `train` of the importable module, not of __main__ (`python -m core.train`), so that spawned
-    # workers unpickle it by importing core.train.
-    failures = train_pool.run_many(importlib.import_module("core.train").train, names, jobs,
-                                   threads or max(1, train_pool.cpu_count() // jobs), overall, kwargs)
+    # `train` of the importable module, not of __main__ (`python -m core.training`), so that spawned
+    # workers unpickle it by importing core.training.train.
+    failures = pool.run_many(importlib.import_module("core.training.train").train, names, jobs,
+                                   threads or max(1, pool.cpu_count() // jobs), overall, kwargs)
     overall.close()
     if failures:
         raise TrainingError("; ".join(f"{n}: {why}" for n, why in failures.items()))

@@ -1,8 +1,8 @@
-"""Several trainings at once, in worker processes (what `core.train --all --jobs 2` uses).
+"""Several trainings at once, in worker processes (what `python -m core.training --all --jobs 2` uses).
 
 On a small CPU two single-thread trainings get more done than one two-thread training: the
 models are small, so a second thread mostly waits (bench/train_speed.py --parallel). This module
-knows nothing of models: `core.train.train_many` hands it the training function.
+knows nothing of models: `core.training.train.train_many` hands it the training function.
 """
 from __future__ import annotations
 
@@ -53,7 +53,7 @@ def _run_in_worker(train_fn, name: str, kwargs: dict) -> None:
 def run_many(train_fn, names: list[str], jobs: int, threads: int, overall, kwargs: dict) -> dict[str, str]:
     """Call `train_fn(name, position=, on_epoch=, **kwargs)` for every name, `jobs` at a time in
     spawned processes of `threads` torch threads each, longest planned first (`overall`, a
-    `core.train_plan._Overall`, plans and shows the progress). Returns {name: error} of the runs
+    `core.training.plan._Overall`, plans and shows the progress). Returns {name: error} of the runs
     that failed; the others go on when one fails."""
     order = sorted(names, key=overall.planned.get, reverse=True)
     ctx = multiprocessing.get_context("spawn")  # fork after torch has started threads can hang

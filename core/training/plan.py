@@ -1,7 +1,7 @@
-"""How long trainings will take, from recorded costs: the ETA of `core.train`'s overall progress
-bar and `python -m core.train --estimate`.
+"""How long trainings will take, from recorded costs: the ETA of `core.training.train`'s overall progress
+bar and `python -m core.training --estimate`.
 
-    python -m core.train_plan --record /tmp/retrain --wall 2700   # after a full make train there
+    python -m core.training.plan --record /tmp/retrain --wall 2700   # after a full make train there
 """
 from __future__ import annotations
 
@@ -16,9 +16,9 @@ from pathlib import Path
 
 from tqdm.auto import tqdm
 
-from . import checkpoints, data, paths
-from .models import entry
-from .train_config import TrainConfig
+from core import data, paths
+from core.models import checkpoints, entry
+from core.models.train_config import TrainConfig
 
 UNKNOWN_EPOCH_SECONDS = 30.0  # a model never trained before: a guess, replaced by its first record
 COSTS_FILE = paths.PROJECT_ROOT / "results" / "train_costs.json"
@@ -58,7 +58,7 @@ def reference_costs(required: bool = False) -> dict:
     except (OSError, ValueError) as exc:
         if required:
             raise FileNotFoundError(f"{COSTS_FILE} is missing or unreadable ({exc}): run AELAB_CHECKPOINTS=/tmp/run "
-                                    "make train, then python -m core.train_plan --record /tmp/run") from exc
+                                    "make train, then python -m core.training.plan --record /tmp/run") from exc
         return {}
 
 

@@ -14,12 +14,12 @@ class TrainConfig:
     schedule: str = "constant"
     seed: int = 0
     dataset: str = "mnist"
-    # channels_last on CPU, bf16 autocast where the hardware has native bf16 (core.train.native_bf16).
+    # channels_last on CPU, bf16 autocast where the hardware has native bf16 (core.training.train.native_bf16).
     fast: bool = True
     # False: fast but fp32 on every machine (a model that bf16 autocast destabilises).
     bf16: bool = True
     # A collapsed run (see LabModel.health) is retried with seed+1, up to this many attempts.
     max_attempts: int = 4
-    # > 0: hold this many training images out (a fixed, seeded split: core.train.validation_split)
+    # > 0: hold this many training images out (a fixed, seeded split: core.training.train.validation_split)
     # and record validation curves beside the train and test ones. 0 keeps every image for training.
     val_size: int = 0

@@ -1,18 +1,18 @@
 """The denoising scoreboard (A8, issue 14): every denoiser on the same noisy test digits, with
-PSNR, SSIM, "is it still the same digit?" (the judge, core.judge) and ms per image on one thread.
+PSNR, SSIM, "is it still the same digit?" (the judge, core.denoising.judge) and ms per image on one thread.
 
-    python -m core.scoreboard --n 200 --levels 0.3 0.5 --json   # compute and print rows (JSON list)
-    python -m core.scoreboard --write                           # the full artifact -> results/scoreboard.json
+    python -m core.denoising.scoreboard --n 200 --levels 0.3 0.5 --json   # compute and print rows (JSON list)
+    python -m core.denoising.scoreboard --write                           # the full artifact -> results/scoreboard.json
 
 Methods: the assignment's denoisers (AE, VAE bottleneck, MAP, clipping-aware MAP), the learned
-reference `dncnn`, and the classical filters of core.baselines with their validated parameters.
+reference `dncnn`, and the classical filters of core.denoising.baselines with their validated parameters.
 MAP's beta per level is chosen here on the validation split of training images (the same split,
 grid and budget as the A8 study in core.analysis.vae), never on test images. Test images: a
 seeded subset of the test set (randperm seed 0, as the A8 table), noise from data.add_noise with
 seed data.NOISE_SEED; BM3D runs on the first `bm3d_n` of them (about 2 s per image); every row
 also reports its means on that subset (`psnr_sub`, `identity_sub`) for paired comparisons.
 Out of distribution: the same on test digits rotated, shifted, thinned or thickened
-(core.judge.transform) before the noise.
+(core.denoising.judge.transform) before the noise.
 
 The artifact is keyed by the sha256 of every checkpoint it used and of the baselines' tuning;
 `load_artifact()` refuses a stale one, naming the command that recomputes it.
@@ -27,8 +27,10 @@ import time
 import torch
 from tqdm.auto import tqdm
 
-from . import baselines, checkpoints, data, denoise, judge, metrics
-from .denoise_defaults import MapDefaults
+from core import data, metrics
+from core.denoising import baselines, denoise, judge
+from core.denoising.defaults import MapDefaults
+from core.models import checkpoints
 
 LEVELS = (0.1, 0.2, 0.3, 0.5, 0.8)
 TEST_N, TEST_SEED, BM3D_N = 1000, 0, 50
@@ -47,7 +49,7 @@ METHODS = ("noisy", *DENOISERS, "dncnn", *baselines.FILTERS)
 LABELS = {"noisy": "noisy input", "ae": "AE (spec, 2-D)", "vae": "VAE bottleneck (16-D)", "map": "MAP",
           "map_clip": "MAP, clipping-aware", "dncnn": "DnCNN (learned reference)", **baselines.LABELS}
 ARTIFACT = baselines.RESULTS_DIR / "scoreboard.json"
-COMMAND = "python -m core.scoreboard --write"
+COMMAND = "python -m core.denoising.scoreboard --write"
 
 
 class StaleArtifact(RuntimeError):
@@ -126,7 +128,7 @@ def map_betas(den: denoise.Denoisers, levels=LEVELS, vae_sha: str | None = None,
 
 
 def empty_result() -> dict:
-    """What `run` (and core.pose_map.measure) return: rows, per-image identity bits, probe values."""
+    """What `run` (and core.denoising.pose_map.measure) return: rows, per-image identity bits, probe values."""
     return {"rows": [], "bits": {}, "probe": {}}
 
 
@@ -171,7 +173,7 @@ def evaluate(ctx: Context, clean, labels, level: float, methods=METHODS, conditi
         if k == 0:
             continue
         if method not in baselines.SLOW:
-            ctx.run(method, noisy[:1], level)  # warm-up (lazy imports, first-call set-up): not timed
+            ctx.estimate(method, noisy[:1], level)  # warm-up (lazy imports, first-call set-up): not timed
         t0 = time.perf_counter()
         est, objective = ctx.estimate(method, noisy[:k], level)
         ms = (time.perf_counter() - t0) * 1000 / k
@@ -237,8 +239,8 @@ def run_parallel(tasks: list[tuple], ae: str, vae: str, betas: dict, jobs: int =
     import multiprocessing
     from concurrent.futures import ProcessPoolExecutor
 
-    # The importable module's functions, not __main__'s (`python -m core.scoreboard`), as in core.train.
-    module = importlib.import_module("core.scoreboard")
+    # The importable module's functions, not __main__'s (`python -m core.denoising.scoreboard`), as in core.training.train.
+    module = importlib.import_module("core.denoising.scoreboard")
     out = {"rows": [], "bits": {}, "probe": {}}
     ctx = multiprocessing.get_context("spawn")
     with ProcessPoolExecutor(jobs, mp_context=ctx, initializer=module._init_worker, initargs=(ae, vae, betas)) as pool:

@@ -1,6 +1,6 @@
 """"Is it still the same digit?": the scoreboard's judge, a classifier apart from the A4 one.
 
-    from core import judge
+    from core.denoising import judge
     labels, confidences = judge.read(images)      # images [N,1,28,28] (or [28,28]) in [0, 1]
     kept = judge.same_digit(outputs, true_labels)  # bool [N]
 
@@ -13,7 +13,8 @@ from __future__ import annotations
 
 import torch
 
-from . import checkpoints, data
+from core import data
+from core.models import checkpoints
 
 NAME = "judge"
 _MODELS: dict = {}
@@ -32,7 +33,7 @@ def load(name: str = NAME, directory=None):
 
 def read(images, name: str = NAME) -> tuple[torch.Tensor, torch.Tensor]:
     """(labels [N] int64, confidences [N] in (0, 1]: the softmax probability of that label)."""
-    from .denoise import as_images
+    from core.denoising.denoise import as_images
 
     return load(name).read(as_images(images, "images"))
 
@@ -55,7 +56,7 @@ def transform(x: torch.Tensor, kind: str, seed: int = 0) -> torch.Tensor:
     """The out-of-distribution test digits: rotated by +-20 degrees (sign drawn per image), shifted
     by 4 px along one axis (direction drawn per image), or strokes thinned (2x2 erosion) or
     thickened (3x3 dilation). Deterministic from `seed`."""
-    from .models.judge import affine, thicken, thin
+    from core.models.judge import affine, thicken, thin
 
     gen = torch.Generator().manual_seed(seed)
     n = len(x)
@@ -85,7 +86,7 @@ def accuracy_table(name: str = NAME, n: int | None = None) -> list[dict]:
         models["A4 classifier"] = checkpoints.load("spec_classifier")
     except checkpoints.CheckpointError:
         pass
-    from .models.judge import salt_pepper
+    from core.models.judge import salt_pepper
 
     conditions = {"clean": x}
     conditions.update({f"noise {s}": data.add_noise(x, s) for s in NOISE_LEVELS})

@@ -1,0 +1,249 @@
+"""What the demo computes for one request, without any UI: a drawing -> the 28x28 the models see ->
+noise -> the three denoisers and the reference columns (PSNR against the clean input, latency, the
+judge's reading) -> the drawing's place on the 2-D latent map. The models load once (`Engine.load`).
+"""
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from core import metrics
+from core.data import DEFAULT_NOISE_LEVEL
+from core.denoising.denoise import METHODS, Denoisers
+from demo import references
+from demo.inputs import InputError, preprocess
+from demo.latent_map import LatentMap
+from demo.noise import corrupt, noise_kind, parse_number
+from demo.references import REFERENCE_NOISES
+
+# Why the assignment's AE and VAE bottleneck fail on noise, shown under their outputs.
+NOTES = {"ae": "Trained on clean digits only: noise pushes its 2-D code off the digits it knows.",
+         "vae": "Trained on clean digits only: it encodes the noise too, so its mean lands between digits."}
+MAX_ALTERNATIVES = 3   # MAP's answer and at most two restarts that read as other digits
+
+
+@dataclass
+class MethodResult:
+    x_hat: torch.Tensor   # [1,1,28,28]
+    psnr: float           # dB against the clean input
+    ms: float             # wall time of the denoiser call
+    reading: tuple[int, float] | None = None   # the judge's (digit, confidence) for x_hat
+    what: str = ""        # for a reference: which filter / net it was
+
+
+@dataclass
+class Comparison:
+    clean: torch.Tensor                  # [1,1,28,28]
+    noisy: torch.Tensor                  # [1,1,28,28]
+    mask: torch.Tensor | None
+    noisy_psnr: float
+    results: dict[str, MethodResult]     # method -> result: the three denoisers, then references
+    loss_history: np.ndarray | None      # MAP objective per step [steps+1]
+    z_path: torch.Tensor | None          # MAP latent path [steps+1, d]
+    warnings: list[str]
+    settings: dict
+    clean_reading: tuple[int, float] | None = None
+    alternatives: list[MethodResult] = field(default_factory=list)  # other MAP restarts, other digits
+
+    def differs(self, key: str) -> bool:
+        """Does the judge read output `key` as another digit than the clean drawing?"""
+        r = self.results[key].reading
+        return bool(r and self.clean_reading and r[0] != self.clean_reading[0])
+
+    def numbers(self) -> dict:
+        """Plain numbers for the API / JSON output."""
+        def reading(r):
+            return None if r is None else {"digit": r[0], "confidence": round(r[1], 3)}
+
+        out = {"noisy_psnr": round(self.noisy_psnr, 3), "clean_reading": reading(self.clean_reading)}
+        for m, r in self.results.items():
+            out[m] = {"psnr": round(r.psnr, 3), "ms": round(r.ms, 2), "reading": reading(r.reading),
+                      "differs": self.differs(m)}
+        out["map_alternatives"] = [{"psnr": round(a.psnr, 3), "reading": reading(a.reading)} for a in self.alternatives]
+        out["total_ms"] = round(sum(self.results[m].ms for m in ("ae", "vae", "map") if m in self.results), 2)
+        return {**out, **self.settings}
+
+
+def _psnr(estimate: torch.Tensor, clean: torch.Tensor) -> float:
+    # Capped so an exact copy prints as a number, not 120 dB from the epsilon.
+    return min(float(metrics.psnr(estimate, clean)[0]), 99.0)
+
+
+def impulse_mask(noisy: torch.Tensor) -> torch.Tensor:
+    """Salt-and-pepper's robust likelihood: a pixel at exactly 0 or 1 that its 3x3 median disagrees
+    with by more than half the range is an impulse, and is treated as missing (mask 0); MAP then
+    fits only the pixels the noise left alone instead of bending the digit towards the impulses."""
+    med = F.pad(noisy, (1, 1, 1, 1)).unfold(2, 3, 1).unfold(3, 3, 1).flatten(-2).median(-1).values
+    extreme = (noisy == 0) | (noisy == 1)
+    return (~(extreme & ((noisy - med).abs() > 0.5))).to(noisy.dtype)
+
+
+class Engine:
+    """The loaded models plus everything the demo needs per request. Loaded once, shared by requests.
+    MAP's settings are the denoiser's single-image policy (`denoisers.defaults`)."""
+
+    def __init__(self, denoisers, latent_map=None, *, max_beta=None, max_steps=None, judge=None,
+                 references=None):
+        self.denoisers = denoisers
+        self.latent_map = latent_map
+        self.methods = METHODS
+        self.defaults = denoisers.defaults
+        policy = self.defaults.settings(single_image=True)
+        self.default_beta, self.default_steps, self.default_restarts = policy.beta, policy.steps, policy.restarts
+        self.judge = judge              # core.denoising.judge's model (.read(images) -> labels, confidences), or None
+        self.references = references or {}   # name -> fn(noisy, kind, level) -> (x_hat, what)
+        # Generous ranges around the defaults; beyond them the sliders would only burn CPU.
+        self.max_beta = max_beta if max_beta is not None else self.default_beta * 100
+        self.max_steps = max_steps if max_steps is not None else max(200, 4 * self.default_steps)
+
+    @classmethod
+    def load(cls, directory=None, with_map: bool = True) -> "Engine":
+        denoisers = Denoisers.load(directory)
+        latent_map = LatentMap.load(directory, path_decoder=denoisers.vae.decode) if with_map else None
+        return cls(denoisers, latent_map, judge=references.load_judge(directory),
+                   references=references.load_references(directory))
+
+    def beta_for(self, noise_type="Gaussian", level=None) -> float:
+        """MAP's default beta: for Gaussian noise the one validated per level for the clipping-aware
+        objective (the demo's MAP for Gaussian noise), else the overall default."""
+        try:
+            gaussian = noise_kind(noise_type) == "gaussian"
+            level = parse_number(level, "Noise level", 0, 1) if level is not None else None
+        except InputError:
+            gaussian = False
+        return self.defaults.settings(level if gaussian else None, clip_aware=gaussian,
+                                      single_image=True).beta
+
+    def beta_table(self) -> dict[str, float]:
+        """beta per Gaussian level on a 0.05 grid (the UI's slider steps), for the browser to show."""
+        return {f"{v:.2f}": self.beta_for("Gaussian", v) for v in np.round(np.arange(0, 1.0001, 0.05), 2)}
+
+    def check_map_settings(self, beta, steps, noise_type="Gaussian", level=None) -> tuple[float, int]:
+        if beta is None:
+            beta = self.beta_for(noise_type, level)
+        else:
+            beta = parse_number(beta, "MAP beta", 0, self.max_beta)
+        steps = self.default_steps if steps is None else parse_number(steps, "MAP steps", 1, self.max_steps, integer=True)
+        return beta, steps
+
+    def read(self, x: torch.Tensor) -> list[tuple[int, float]] | None:
+        """The judge's (digit, confidence) per image."""
+        if self.judge is None:
+            return None
+        with torch.inference_mode():
+            digit, conf = self.judge.read(x.float())
+        return [(int(d), float(c)) for d, c in zip(digit, conf)]
+
+    def _map(self, noisy, kind, level, mask, beta, steps, seed):
+        """MAP with the likelihood that fits the noise: clipping-aware for Gaussian, impulses as
+        missing pixels for salt and pepper, the erasure's mask for the erasures. Every restart is
+        kept (for the alternatives)."""
+        from core.denoising import denoise
+
+        noise_std = float(level) if kind == "gaussian" and level > 0 else None
+        if kind == "salt_pepper":
+            mask = impulse_mask(noisy)
+        vae = self.denoisers.vae
+        with torch.inference_mode():
+            init = vae.encode(noisy).float().clone()
+        return denoise.map_estimate(vae.decode, noisy, beta=beta, steps=steps, restarts=self.default_restarts,
+                                    mask=mask, seed=seed, init=init, noise_std=noise_std, all_restarts=True)
+
+    def _restart_images(self, out) -> tuple[torch.Tensor, torch.Tensor] | None:
+        """Every MAP restart's final objective [R] and decoded image [R,1,28,28]."""
+        restart_z = getattr(out, "restart_z", None)
+        if restart_z is None or self.judge is None:
+            return None
+        with torch.inference_mode():
+            images = self.denoisers.vae.decode(restart_z[-1, :, 0].float()).float().clamp(0, 1)
+        return out.restart_losses[-1, :, 0], images
+
+    def _alternatives(self, out, best: MethodResult, clean, restarts=None, readings=None) -> list[MethodResult]:
+        """The best restarts (lowest objective) that the judge reads as other digits than MAP's answer.
+        `restarts`, `readings`: the restarts' (objectives, images) and the judge's reading of each
+        image, if already made."""
+        restarts = restarts or self._restart_images(out)
+        if restarts is None or best.reading is None:
+            return []
+        losses, images = restarts
+        readings = readings or self.read(images)
+        seen, alternatives = {best.reading[0]}, []
+        for i in losses.argsort().tolist():
+            if readings[i][0] not in seen and len(alternatives) < MAX_ALTERNATIVES - 1:
+                seen.add(readings[i][0])
+                alternatives.append(MethodResult(images[i:i + 1], _psnr(images[i:i + 1], clean), 0.0, readings[i]))
+        return alternatives
+
+    def compare(self, sketch, noise_type="Gaussian", level=DEFAULT_NOISE_LEVEL, seed=0, beta=None, steps=None,
+                region=None, with_references: bool = True) -> Comparison:
+        """Everything for one drawing: preprocess, corrupt, run the denoisers (timed), read the outputs."""
+        kind = noise_kind(noise_type)
+        beta, steps = self.check_map_settings(beta, steps, noise_type, level)
+        prepared = preprocess(sketch, region if kind == "region" else None)
+        clean = prepared.x
+        noisy, mask = corrupt(clean, kind, level, seed, prepared.region)
+        level = float(level)
+        results, loss_history, z_path, map_out = {}, None, None, None
+        for method in self.methods:
+            start = time.perf_counter()
+            if method == "map":  # needs autograd through the decoder
+                out = map_out = self._map(noisy, kind, level, mask, beta, steps, int(seed))
+            else:
+                with torch.inference_mode():
+                    out = self.denoisers(method, noisy)
+            ms = 1000 * (time.perf_counter() - start)
+            x_hat = out.x_hat.detach().float().clamp(0, 1)
+            results[method] = MethodResult(x_hat, _psnr(x_hat, clean), ms)
+            if out.loss_history is not None:
+                loss_history = out.loss_history.detach().float()[:, 0].numpy()
+            if out.z_path is not None:
+                z_path = out.z_path.detach().float()[:, 0]
+        if with_references:
+            for name, fn in self.references.items():
+                if kind not in REFERENCE_NOISES[name]:
+                    continue
+                start = time.perf_counter()
+                with torch.inference_mode():
+                    x_hat, what = fn(noisy, kind, level)
+                x_hat = x_hat.float().clamp(0, 1)
+                results[name] = MethodResult(x_hat, _psnr(x_hat, clean), 1000 * (time.perf_counter() - start),
+                                             what=what)
+        # One judge call for everything it reads: the clean input, each output, each MAP restart.
+        restarts = self._restart_images(map_out) if map_out is not None else None
+        batch = [clean] + [r.x_hat for r in results.values()] + ([restarts[1]] if restarts else [])
+        readings = self.read(torch.cat(batch))
+        clean_reading, alternatives = None, []
+        if readings:
+            clean_reading = readings[0]
+            for r, reading in zip(results.values(), readings[1:]):
+                r.reading = reading
+            if restarts is not None:
+                alternatives = self._alternatives(map_out, results["map"], clean, restarts,
+                                                  readings[1 + len(results):])
+        settings = {"noise": kind, "level": level, "seed": int(seed),
+                    "beta": float(beta) if beta is not None else None, "steps": steps,
+                    "restarts": self.default_restarts,
+                    "map_likelihood": {"gaussian": "clipping-aware" if level > 0 else "plain",
+                                       "salt_pepper": "robust (impulses as missing pixels)"}.get(kind, "masked")}
+        return Comparison(clean, noisy, mask, _psnr(noisy, clean), results, loss_history, z_path,
+                          prepared.warnings, settings, clean_reading, alternatives)
+
+    def latent(self, comparison: Comparison) -> tuple[str, dict] | None:
+        """Where this drawing, its noisy version, the outputs and MAP's path land on the test set's 2-D
+        latent map: (SVG overlay for `latent_map.background_url()`, the positions as plain numbers)."""
+        if self.latent_map is None:
+            return None
+        points, path = self.latent_map.positions(comparison)
+        numbers = {"model": self.latent_map.name, **{k: np.round(v, 4).tolist() for k, v in points.items()},
+                   "map_path": None if path is None else np.round(path, 4).tolist()}
+        return self.latent_map.overlay(points, path), numbers
+
+
+def to_uint8(x: torch.Tensor, factor: int = 1) -> np.ndarray:
+    """[1,1,28,28] in [0,1] -> uint8 [28f, 28f] white on black, each pixel a f x f block."""
+    img = (x.detach().float()[0, 0].clamp(0, 1) * 255).round().to(torch.uint8).numpy()
+    return np.kron(img, np.ones((factor, factor), dtype=np.uint8)) if factor > 1 else img
