@@ -14,7 +14,7 @@ and p95 of
   (d) the whole request over Gradio's own HTTP API (call, read the event stream) on one
       keep-alive connection, as a browser does it: no client polling, no per-call TLS setup;
   (e) the three denoisers' own time as the app reports it.
-Target (issue 5): p50 <= 150 ms, p95 <= 300 ms for all three denoisers on one drawing.
+Target: p50 <= 150 ms, p95 <= 300 ms for all three denoisers on one drawing.
 
 Certificate checks are off for http:// URLs: there is no certificate, and gradio_client builds a
 new HTTPS-capable httpx client (loading the CA bundle, ~75 ms here) for every call otherwise.

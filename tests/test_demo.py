@@ -292,7 +292,7 @@ def test_latent_map_marks_the_digit_and_the_map_path(engine):
     assert len(svg) < 8000  # what each request sends instead of an 80 kB image
 
 
-# --- issue 16: inputs that got through or got the wrong message -------------------------------------
+# --- inputs that once got through or got the wrong message ------------------------------------------
 
 def data_url(array) -> str:
     buf = io.BytesIO()
@@ -428,7 +428,7 @@ def test_an_erased_block_at_level_1_says_the_task_is_impossible():
     assert float((noisy * mask).sum()) > 0.2 * float(x.sum())
 
 
-# --- issue 16: a painted region to erase (brush-mask inpainting) -----------------------------------
+# --- a painted region to erase (brush-mask inpainting) ---------------------------------------------
 
 def test_the_painted_region_follows_the_drawing_into_the_28x28_frame():
     img = drawing("seven", background="white")
@@ -463,7 +463,7 @@ def test_map_inpaints_the_painted_region(engine):
     assert float(c.noisy[hole].sum()) == 0
 
 
-# --- issue 16: each denoiser at its best, and is it still my digit? -------------------------------
+# --- each denoiser at its best, and is it still my digit? -----------------------------------------
 
 @pytest.mark.slow
 def test_map_uses_the_likelihood_of_the_noise_and_beats_the_plain_one(engine, mnist):
