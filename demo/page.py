@@ -40,6 +40,9 @@ CSS = """
 .timing { color: #777; font-size: 0.75rem; margin-top: 4px; }
 .panel.stale .cards, .panel.stale .timing, .details.stale { opacity: 0.3; filter: grayscale(1); }
 .stale-note { color: #b00020; font-weight: 600; font-size: 0.9rem; margin-bottom: 4px; }
+/* The refusal is in the message and the stale note: no "Error" badge over the old results. */
+#results [data-testid=status-tracker] :is(span.error, .clear-status),
+#details [data-testid=status-tracker] :is(span.error, .clear-status) { display: none; }
 .details { display: flex; flex-wrap: wrap; gap: 12px; margin-top: 10px; } .details figure { margin: 0; }
 .details .curve svg { width: 300px; }
 .details .latent { width: 520px; max-width: 100%; }
