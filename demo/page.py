@@ -17,6 +17,7 @@ CSS = """
 .pad button, .pad label.upload { font-size: 0.78rem !important; font-weight: 500 !important; line-height: 1.3; padding: 2px 6px; border: 1px solid #bbb; border-radius: 5px; background: #f6f6f6; cursor: pointer; }
 .pad button.on { background: #ffe3c2; border-color: #f08c00; }
 .pad button:disabled { opacity: 0.45; cursor: default; }
+.pad button { margin: 0 !important; }   /* Gradio's prose styles give all but the last a bottom margin */
 .pad label.size { font-size: 0.8rem; display: flex; align-items: center; gap: 3px; }
 .pad label.size input { width: 64px; }
 .pad .examples { gap: 3px; font-size: 0.78rem; } .pad .examples button { padding: 1px 5px; }
