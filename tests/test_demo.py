@@ -601,6 +601,16 @@ def test_the_judge_is_calibrated_on_validation_images_never_test_images(monkeypa
     assert abs(float(out["correct"].float().mean()) - zeros) < 1e-6   # scored against those images' labels
 
 
+def test_the_judges_calibration_is_shipped_for_its_weights():
+    """Measuring it takes about a minute on one core: a fresh clone's demo reads the shipped copy."""
+    from core import cache, paths
+    from demo import judging, references
+
+    job = judging.calibration_job(references.load_judge())
+    target = cache.entry(job["tag"], job["depends_on"], job["params"])
+    assert (paths.SHIPPED_CACHE_DIR / target.name).exists(), "run python -m demo.judging --ship"
+
+
 def test_an_unsure_clean_reading_names_no_digit_and_marks_no_output(engine):
     """A dash read "0" at 37 % became "your 0", and outputs were marked "≠ your 0". Below the
     calibrated threshold the clean card says the judge is unsure, and no output differs from it."""
