@@ -77,3 +77,14 @@ def sentence(found: list[dict]) -> str:
     return (f"By PSNR, {sb.LABELS[lo['_psnr']['winner']]} wins at the lightest noise ({lo['noise']:g}) and "
             f"{sb.LABELS[hi['_psnr']['winner']]} at the heaviest ({hi['noise']:g}); by identity the two judges "
             f"name the same best denoiser in {len(agreed)} of the {len(found)} settings")
+
+
+def judges_phrase(artifact: dict) -> str:
+    """'two judges of different families (a convnet and a multilayer perceptron), each trained in
+    its own run': how the page names the judges, from the models."""
+    from core.models import checkpoints
+
+    kinds = [checkpoints.load(j).kind for j in board_io.judges(artifact)]
+    article = lambda k: ("an " if k[0] in "aeiou" else "a ") + k
+    count = {2: "two", 3: "three"}.get(len(kinds), str(len(kinds)))
+    return f"{count} judges of different families ({' and '.join(map(article, kinds))}), each trained in its own run"
