@@ -156,3 +156,17 @@ def out_of_distribution(art: dict, level: float) -> dict:
                 f"{r['digits']} digits ({r['_classical']['psnr'] - r['_map']['psnr']:.2f} dB behind)" for r in lose)
                 if lose else "still leads the best classical filter on PSNR under every transform"),
             "identity": ident}
+
+
+def misread_by_all(readings: dict, labels) -> int:
+    """How many images every judge reads as another digit than `labels` ({judge: labels [N]})."""
+    wrong = [r != labels for r in readings.values()]
+    out = wrong[0]
+    for w in wrong[1:]:
+        out = out & w
+    return int(out.sum())
+
+
+def per_judge_counts(readings: dict, labels) -> str:
+    """'9 / 10': how many images each judge reads as its label."""
+    return " / ".join(str(int((r == labels).sum())) for r in readings.values())

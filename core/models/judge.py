@@ -290,12 +290,13 @@ MODELS = {
         "settle (the convergence rule). Since its second version it reads contrast-normalised images and is trained on "
         "fainter, greyer digits too: the earlier one read faint grey filter outputs as other digits."),
     "judge_mlp": Entry(
-        MLPJudge, MLPJudgeConfig(), TrainConfig(epochs=12, batch_size=128, lr=1e-3, schedule="cosine", seed=1),
+        MLPJudge, MLPJudgeConfig(), TrainConfig(epochs=30, batch_size=128, lr=1e-3, schedule="cosine", seed=1),
         title="judge classifier (MLP)",
         budget_why="Scoreboard judge, the second: another family (a multilayer perceptron, no convolution) "
         "trained in its own run from another seed, so that an identity verdict rests on two readers that "
-        "do not share a blind spot by construction. 12 epochs, cosine from 1e-3: a perceptron learns "
-        "shift tolerance only from the augmentation, so it gets more epochs than the convnet."),
+        "do not share a blind spot by construction. 30 epochs, cosine from 1e-3: a perceptron learns "
+        "shift tolerance only from the augmentation; 12 epochs passed the convergence rule but read 97.8 % "
+        "of the test digits, 30 read 98.6 % (about 11 s per epoch on an idle core)."),
     "dncnn": Entry(
         DnCNN, DnCNNConfig(), TrainConfig(epochs=12, batch_size=128, lr=2e-3, schedule="cosine", seed=0),
         title="DnCNN (learned reference denoiser)",
