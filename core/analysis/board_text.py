@@ -89,9 +89,10 @@ def judges_agreement(art: dict) -> dict:
     acc = {r["test set"]: r for r in art["judge_accuracy"]}
     rows = [r for r in sb.rows(art) if r["method"] in TUNED]
     lo, hi = min(rows, key=lambda r: r["agreement"]), max(rows, key=lambda r: r["agreement"])
-    clean_cols = {k: v for k, v in acc["clean"].items() if k.endswith("judge (%)")}
+    cols = [f"{asb.short(j)} judge (%)" for j in board_io.judges(art)]
+    clean_cols = {k: acc["clean"][k] for k in cols}
     faint = [r for k, r in acc.items() if k.startswith("faint")]
-    worst_faint = min(min(v for k, v in r.items() if k.endswith("judge (%)")) for r in faint)
+    worst_faint = min(r[k] for r in faint for k in cols)
     return {"clean": f"{acc['clean']['judges agree (%)']:.1f} %",
             "noisy": "; ".join(f"{k.removeprefix('noise ')}: {r['judges agree (%)']:.1f} %"
                                for k, r in acc.items() if k.startswith("noise ")),
@@ -99,8 +100,7 @@ def judges_agreement(art: dict) -> dict:
                      f"{100 * hi['agreement']:.1f} % ({sb.LABELS[hi['method']]} at {hi['level']:g})",
             "clean_accuracy": _per_judge(clean_cols, lambda v: f"{v:.2f}"),
             "faint_worst": f"{worst_faint:.2f} %",
-            "faint_holds": all(abs(v - acc["clean"][k]) <= 1.0 for r in faint for k, v in r.items()
-                               if k.endswith("judge (%)"))}
+            "faint_holds": all(abs(r[k] - acc["clean"][k]) <= 1.0 for r in faint for k in cols)}
 
 
 def goals_verdict(gl: list[dict]) -> str:
@@ -140,17 +140,26 @@ def out_of_distribution(art: dict, level: float) -> dict:
     margin = max(_at(art, m, level)["psnr"] for m in ("map", "map_clip")) - max(_at(art, m, level)["psnr"]
                                                                                for m in full)
     lose = [r for r in rows if r["_map"]["psnr"] < r["_classical"]["psnr"]]
-    below = {r["digits"]: asb.below_noisy(r) for r in rows}
-    agreed_below = [r for r in rows if below[r["digits"]] is True]
-    disputed = [r for r in rows if below[r["digits"]] is None]
-    ident = ("less often than the raw noisy input, by both judges, for " + ", ".join(
-        f"{r['digits']} digits ({_per_judge(r['_map']['identity'])} against {_per_judge(r['_noisy']['identity'])} %)"
-        for r in agreed_below) if agreed_below else
-        "at least as often as the raw noisy input under every transform where both judges agree")
+    judges = board_io.judges(art)
+
+    def verdict(r):  # per judge: MAP's identity against the noisy input's, paired over the same digits
+        m = r["_map"]["method"]
+        states = {j: asb.state(*sb.paired(art, r["digits"], m, "noisy", level, "identity", j)[:2]) for j in judges}
+        return judge.agree(states)
+
+    found = {r["digits"]: verdict(r) for r in rows}
+    cell = lambda r: f"{r['digits']} digits ({_per_judge(r['_map']['identity'])} against {_per_judge(r['_noisy']['identity'])} %)"
+    parts = []
+    for word, state in (("less often than the raw noisy input, beyond noise for both judges", "behind"),
+                        ("more often than the raw noisy input, beyond noise for both judges", "ahead"),
+                        ("as often as the raw noisy input within noise, for both judges", "tied")):
+        hit = [r for r in rows if found[r["digits"]] == state]
+        if hit:
+            parts.append(f"{word}, for " + ", ".join(map(cell, hit)))
+    disputed = [r for r in rows if found[r["digits"]] is None]
     if disputed:
-        ident += "; the judges disagree for " + ", ".join(
-            f"{r['digits']} digits ({_per_judge(r['_map']['identity'])} against {_per_judge(r['_noisy']['identity'])} %)"
-            for r in disputed)
+        parts.append("the judges disagree for " + ", ".join(map(cell, disputed)))
+    ident = "; ".join(parts)
     return {"in": ("leads" if margin > 0 else "trails") + f" the best classical filter (BM3D aside) by {abs(margin):.2f} dB",
             "psnr": ("loses to the best classical filter on PSNR for " + ", ".join(
                 f"{r['digits']} digits ({r['_classical']['psnr'] - r['_map']['psnr']:.2f} dB behind)" for r in lose)

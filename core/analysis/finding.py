@@ -51,11 +51,18 @@ def rows(artifact: dict) -> list[dict]:
         p = leader(artifact, condition, level)
         ids = {j: leader(artifact, condition, level, "identity", j) for j in judges}
         winner = judge.agree({j: v["winner"] for j, v in ids.items()})
+        groups = {j: {v["winner"], *v["tied"]} for j, v in ids.items()}
+        common = set.intersection(*groups.values())
+        first = ids[judges[0]]
         if winner is not None:
-            first = ids[judges[0]]
-            tied = sorted(set.intersection(*(set(v["tied"]) for v in ids.values())), key=CANDIDATES.index)
+            tied = sorted(common - {winner}, key=CANDIDATES.index)
             ident = _named({**first, "tied": tied}, f"{identity_cell(first['row'])} %")
             agreement = first["row"]["agreement"]
+        elif all(v["winner"] in common for v in ids.values()):
+            # Each judge's best is within noise of the other's: a tie both judges see, not a disagreement.
+            ident = "no single best, within noise for both judges: " + ", ".join(
+                sb.LABELS[m] for m in sorted(common, key=CANDIDATES.index))
+            agreement = None
         else:
             ident = "the judges disagree: " + "; ".join(
                 f"{short(j)} judge {sb.LABELS[v['winner']]} ({100 * v['value']:.1f} %)" for j, v in ids.items())
@@ -64,7 +71,8 @@ def rows(artifact: dict) -> list[dict]:
                     "best by PSNR": _named(p, f"{p['value']:.2f} dB"),
                     "best by identity (% kept, " + " / ".join(short(j) for j in judges) + " judge)": ident,
                     "judges read the same digit (%)": "–" if agreement is None else f"{100 * agreement:.1f}",
-                    "_psnr": p, "_identity": ids, "_identity_winner": winner})
+                    "_psnr": p, "_identity": ids, "_identity_winner": winner,
+                    "_identity_tie": winner is None and not ident.startswith("the judges disagree")})
     return out
 
 
@@ -74,9 +82,12 @@ def sentence(found: list[dict]) -> str:
     clean = [r for r in found if r["digits"] == "as drawn"]
     lo, hi = clean[0], clean[-1]
     agreed = [r for r in found if r["_identity_winner"] is not None]
+    ties = [r for r in found if r["_identity_tie"]]
+    disputed = len(found) - len(agreed) - len(ties)
     return (f"By PSNR, {sb.LABELS[lo['_psnr']['winner']]} wins at the lightest noise ({lo['noise']:g}) and "
             f"{sb.LABELS[hi['_psnr']['winner']]} at the heaviest ({hi['noise']:g}); by identity the two judges "
-            f"name the same best denoiser in {len(agreed)} of the {len(found)} settings")
+            f"name the same best denoiser in {len(agreed)} of the {len(found)} settings, see several tied within "
+            f"noise in {len(ties)}, and disagree in {disputed}")
 
 
 def judges_phrase(artifact: dict) -> str:

@@ -69,6 +69,15 @@ def wide_table(rows: list[dict], metrics=("psnr", "identity"), seeds: dict | Non
     return out
 
 
+def judge_accuracy_rows(artifact: dict) -> list[dict]:
+    """The judges' accuracy table with its columns in reading order: the test set, each judge, the
+    A4 classifier, the judges' agreement (the artifact's JSON stores keys sorted)."""
+    first = artifact["judge_accuracy"][0]
+    cols = ["test set", *[f"{short(j)} judge (%)" for j in board_io.judges(artifact)]]
+    cols += [c for c in ("A4 classifier (%)", "judges agree (%)") if c in first]
+    return [{c: r[c] for c in cols} for r in artifact["judge_accuracy"]]
+
+
 def correction_table(artifact: dict, condition: str = "clean", filters=CLASSICAL) -> list[dict]:
     """Per classical filter and level: PSNR (dB) of its best setting without the clipping
     correction and of its tuned one (with it where it won the validation), and the paired gain."""

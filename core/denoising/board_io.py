@@ -104,6 +104,8 @@ def lookup(rows_: list[dict], method: str, level: float) -> dict:
 
 def judges(artifact_or_rows) -> list[str]:
     """The judges whose readings the rows carry, in the artifact's order."""
+    if isinstance(artifact_or_rows, dict) and artifact_or_rows.get("judges"):
+        return list(artifact_or_rows["judges"])
     rows_ = artifact_or_rows["rows"] if isinstance(artifact_or_rows, dict) else artifact_or_rows
     return list(rows_[0]["identity"]) if rows_ else []
 

@@ -67,7 +67,7 @@ PLAIN = tuple(f"{m}_plain" for m in FILTERS)   # each filter's best setting with
 SLOW = tuple(m for m in FILTERS + PLAIN if m.removesuffix("_plain") in baselines.SLOW)
 METHODS = ("noisy", *DENOISERS, "dncnn", *FILTERS, *PLAIN)
 LABELS = {"noisy": "noisy input", "ae": "AE (spec, 2-D)", "vae": "VAE bottleneck (16-D)", "map": "MAP",
-          "map_clip": "MAP, clipping-aware", "dncnn": "DnCNN (learned reference)", **baselines.LABELS,
+          "map_clip": "clipping-aware MAP", "dncnn": "DnCNN (learned reference)", **baselines.LABELS,
           **{f"{m}_plain": f"{label}, uncorrected" for m, label in baselines.LABELS.items()}}
 ARTIFACT = baselines.RESULTS_DIR / "scoreboard.json"
 COMMAND = "python -m core.denoising.scoreboard --write"
