@@ -1,0 +1,1 @@
+"""The whole posterior through the VAE prior (see sampler.py)."""

@@ -1,0 +1,130 @@
+"""What the posterior says about one image, beyond its mean: pixel credible intervals (with the
+decoder's own error), which digit it is, and whether the prior can explain it at all.
+
+    err = ModelError.fit(den)                         # on validation images: what the decoder cannot draw
+    lo, hi = err.interval(draws, level=0.9)           # per pixel, draws [S, N, 1, 28, 28]
+    probs = digit_probabilities(draws)                # [N, 10]: the judge read on every draw, averaged
+    t = misfit(x_noisy, draws, noise_std=0.5)         # [N]: residual energy against the noise model, in sds
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import torch
+from torch import Tensor
+
+from core.denoising.denoise import expected_clipped
+from core.denoising.posterior.diagnostics import interval
+
+BINS = 10          # decoded-intensity bins of the model-error table
+QUANTILES = 101    # residual quantiles kept per bin
+
+
+@dataclass
+class ModelError:
+    """The residual clean - decoded of the decoder's best fit to CLEAN validation digits, by decoded
+    intensity: what the posterior cannot know (the prior draws no better digit). Pixel intervals of
+    the posterior alone cover far less than their level, because most of the denoised image's error
+    is this, not posterior spread; adding it (a draw per pixel from its intensity bin's residuals,
+    clipped to [0, 1], where a clean pixel may be exactly 0 or 1) makes a predictive interval."""
+    quantiles: Tensor   # [BINS, QUANTILES]: residual quantiles per decoded-intensity bin
+
+    @classmethod
+    def fit(cls, den, clean: Tensor | None = None, beta: float = 1e-3, steps: int = 50, restarts: int = 2):
+        """From MAP fits (beta small, no noise) to clean validation images (default:
+        core.denoising.baselines.validation_set())."""
+        from core.denoising import baselines
+        from core.denoising.denoise import map_estimate
+
+        clean = baselines.validation_set() if clean is None else clean
+        with torch.inference_mode():
+            init = den.vae.encode(clean).float().clone()
+        fit = map_estimate(den.vae.decode, clean, beta=beta, steps=steps, restarts=restarts, init=init)
+        with torch.inference_mode():
+            g = den.vae.decode(fit.z).float()
+        return cls.from_residuals(g, clean - g)
+
+    @classmethod
+    def from_residuals(cls, decoded: Tensor, residual: Tensor) -> "ModelError":
+        which = (decoded.flatten() * BINS).long().clamp(0, BINS - 1)
+        q = torch.linspace(0, 1, QUANTILES)
+        rows = [torch.quantile(residual.flatten()[which == b].float(), q) if (which == b).any()
+                else torch.zeros(QUANTILES) for b in range(BINS)]
+        return cls(torch.stack(rows))
+
+    def draw(self, decoded: Tensor, gen: torch.Generator) -> Tensor:
+        """decoded + one residual per pixel from its bin (inverse-cdf by linear interpolation), in [0, 1]."""
+        which = (decoded * BINS).long().clamp(0, BINS - 1)
+        u = torch.rand(decoded.shape, generator=gen) * (QUANTILES - 1)
+        lo = u.floor().long().clamp(max=QUANTILES - 2)
+        frac = u - lo
+        table = self.quantiles[which.flatten()]  # [P, QUANTILES]
+        flat_lo = lo.flatten()
+        a = table.gather(1, flat_lo[:, None])[:, 0]
+        b = table.gather(1, flat_lo[:, None] + 1)[:, 0]
+        e = (a + frac.flatten() * (b - a)).view(decoded.shape)
+        return (decoded + e).clamp(0, 1)
+
+    def interval(self, draws: Tensor, level: float = 0.9, repeats: int = 4, seed: int = 0):
+        """Predictive interval per pixel: `repeats` model-error draws around each posterior draw."""
+        gen = torch.Generator().manual_seed(seed)
+        noisy = torch.cat([self.draw(draws, gen) for _ in range(repeats)])
+        return interval(noisy, level)
+
+
+def posterior_interval(draws: Tensor, level: float = 0.9) -> tuple[Tensor, Tensor]:
+    """The posterior's own equal-tailed interval of the decoded image, per pixel."""
+    return interval(draws, level)
+
+
+def digit_probabilities(draws: Tensor, judge_name: str | None = None, vote: bool = False) -> Tensor:
+    """[N, 10]: the judge's softmax on every posterior draw [S, N, 1, 28, 28], averaged over draws
+    (vote=True: the share of draws it reads as each digit)."""
+    from core.denoising import judge
+
+    model = judge.load(judge_name or judge.NAME)
+    s, n = draws.shape[:2]
+    flat = draws.reshape(s * n, 1, 28, 28)
+    with torch.inference_mode():
+        logits = torch.cat([model(flat[i:i + 4000].float()) for i in range(0, len(flat), 4000)]).float()
+    p = torch.nn.functional.one_hot(logits.argmax(1), 10).float() if vote else logits.softmax(1)
+    return p.view(s, n, 10).mean(0)
+
+
+def input_probabilities(x_noisy: Tensor, judge_name: str | None = None) -> Tensor:
+    """[N, 10]: the judge's own softmax on the noisy input (what the posterior is compared with)."""
+    return digit_probabilities(x_noisy[None], judge_name)
+
+
+def clipped_variance(g: Tensor, sigma: float) -> Tensor:
+    """Var[clip(g + n, 0, 1)] for n ~ N(0, sigma^2), elementwise (closed form: point masses at 0
+    and 1 plus the truncated Gaussian between)."""
+    m = expected_clipped(g, sigma)
+    a, b = -g / sigma, (1 - g) / sigma
+    cdf = lambda t: 0.5 * (1 + torch.erf(t / math.sqrt(2)))  # noqa: E731
+    pdf = lambda t: torch.exp(-t ** 2 / 2) / math.sqrt(2 * math.pi)  # noqa: E731
+    mid = cdf(b) - cdf(a)
+    second = (1 - cdf(b)) + g ** 2 * mid + 2 * g * sigma * (pdf(a) - pdf(b)) \
+        + sigma ** 2 * (mid + a * pdf(a) - b * pdf(b))
+    return (second - m ** 2).clamp_min(1e-12)
+
+
+def misfit(x_noisy: Tensor, draws: Tensor, noise_std: float | None = None, variance: float | None = None,
+           mask: Tensor | None = None) -> Tensor:
+    """A posterior predictive check per image [N]: for each draw, the residual energy
+    sum (y - E[y | g])^2 minus what the noise model expects, divided by its standard deviation
+    (about sqrt(2 sum v^2)), averaged over draws. About 0 (give or take a few) when the prior
+    explains the image; large when no digit the decoder can draw fits it. noise_std: clipped
+    Gaussian noise (v from clipped_variance); else a constant variance (MAP's beta)."""
+    if noise_std:
+        expected, v = expected_clipped(draws, noise_std), clipped_variance(draws, noise_std)
+    elif variance:
+        expected, v = draws, torch.full_like(draws, float(variance))
+    else:
+        raise ValueError("misfit needs the noise's std (noise_std) or a likelihood variance")
+    r2 = (x_noisy[None] - expected) ** 2 - v
+    w = 2 * v ** 2
+    if mask is not None:
+        r2, w = r2 * mask[None], w * mask[None]
+    return (r2.flatten(2).sum(2) / w.flatten(2).sum(2).sqrt()).mean(0)
