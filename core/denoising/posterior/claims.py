@@ -58,13 +58,10 @@ class ModelError:
         which = (decoded * BINS).long().clamp(0, BINS - 1)
         u = torch.rand(decoded.shape, generator=gen) * (QUANTILES - 1)
         lo = u.floor().long().clamp(max=QUANTILES - 2)
-        frac = u - lo
-        table = self.quantiles[which.flatten()]  # [P, QUANTILES]
-        flat_lo = lo.flatten()
-        a = table.gather(1, flat_lo[:, None])[:, 0]
-        b = table.gather(1, flat_lo[:, None] + 1)[:, 0]
-        e = (a + frac.flatten() * (b - a)).view(decoded.shape)
-        return (decoded + e).clamp(0, 1)
+        flat = self.quantiles.flatten()
+        at = which * QUANTILES + lo
+        a, b = flat[at], flat[at + 1]
+        return (decoded + a + (u - lo) * (b - a)).clamp(0, 1)
 
     def interval(self, draws: Tensor, level: float = 0.9, repeats: int = 4, seed: int = 0):
         """Predictive interval per pixel: `repeats` model-error draws around each posterior draw."""
@@ -78,9 +75,9 @@ def posterior_interval(draws: Tensor, level: float = 0.9) -> tuple[Tensor, Tenso
     return interval(draws, level)
 
 
-def digit_probabilities(draws: Tensor, judge_name: str | None = None, vote: bool = False) -> Tensor:
-    """[N, 10]: the judge's softmax on every posterior draw [S, N, 1, 28, 28], averaged over draws
-    (vote=True: the share of draws it reads as each digit)."""
+def digit_probabilities(draws: Tensor, judge_name: str | None = None) -> tuple[Tensor, Tensor]:
+    """([N, 10], [N, 10]) from posterior draws [S, N, 1, 28, 28]: the judge's softmax averaged
+    over draws, and the share of draws it reads as each digit (one judge call per draw)."""
     from core.denoising import judge
 
     model = judge.load(judge_name or judge.NAME)
@@ -88,13 +85,13 @@ def digit_probabilities(draws: Tensor, judge_name: str | None = None, vote: bool
     flat = draws.reshape(s * n, 1, 28, 28)
     with torch.inference_mode():
         logits = torch.cat([model(flat[i:i + 4000].float()) for i in range(0, len(flat), 4000)]).float()
-    p = torch.nn.functional.one_hot(logits.argmax(1), 10).float() if vote else logits.softmax(1)
-    return p.view(s, n, 10).mean(0)
+    vote = torch.nn.functional.one_hot(logits.argmax(1), 10).float()
+    return logits.softmax(1).view(s, n, 10).mean(0), vote.view(s, n, 10).mean(0)
 
 
 def input_probabilities(x_noisy: Tensor, judge_name: str | None = None) -> Tensor:
     """[N, 10]: the judge's own softmax on the noisy input (what the posterior is compared with)."""
-    return digit_probabilities(x_noisy[None], judge_name)
+    return digit_probabilities(x_noisy[None], judge_name)[0]
 
 
 def clipped_variance(g: Tensor, sigma: float) -> Tensor:

@@ -1,0 +1,242 @@
+"""The posterior through the VAE prior: the sampler on a linear-Gaussian model whose posterior is
+known in closed form, the diagnostics and scores on constructed cases, then the shipped artifact."""
+import math
+
+import pytest
+import torch
+
+from core import paths
+from core.denoising.posterior import claims, diagnostics, nondigits, study
+from core.denoising.posterior.sampler import SamplerSettings, Target, _start, sample
+from core.models import checkpoints
+
+
+class Linear(torch.nn.Module):
+    """g(z) = A z + 0.5, as images: with a Gaussian likelihood and the N(0, I) prior the posterior
+    is Gaussian with precision A^T M A / variance + I (M: the mask)."""
+
+    def __init__(self, d=4, seed=0):
+        super().__init__()
+        gen = torch.Generator().manual_seed(seed)
+        a = 0.02 * torch.randn(784, d, generator=gen)
+        a[:, 0] *= 3  # one well-determined direction, the others near the prior's width
+        self.a = torch.nn.Parameter(a)
+
+    def forward(self, z):
+        return (z @ self.a.T + 0.5).view(-1, 1, 28, 28)
+
+
+def closed_form(dec, y, variance, mask=None):
+    a = dec.a.detach()
+    m = torch.ones(784) if mask is None else mask.flatten()
+    prec = a.T @ (m[:, None] * a) / variance + torch.eye(a.shape[1])
+    cov = torch.linalg.inv(prec)
+    mean = ((y.flatten(1) - 0.5) * m) @ a @ cov / variance
+    return mean, cov
+
+
+def observe(dec, n=6, seed=1):
+    gen = torch.Generator().manual_seed(seed)
+    z = torch.randn(n, dec.a.shape[1], generator=gen)
+    with torch.no_grad():
+        return (dec(z) + 0.2 * torch.randn(n, 1, 28, 28, generator=gen)).clamp(0, 1)
+
+
+SETTINGS = SamplerSettings(chains=16, burn_in=200, keep=500, adapt_window=50)
+
+
+def moments(res):
+    z = res.z  # [keep, N, chains, d]
+    mean = z.mean((0, 2))
+    dev = z - mean[None, :, None]
+    return mean, torch.einsum("kncd,knce->nde", dev, dev) / (z.shape[0] * z.shape[2])
+
+
+@pytest.mark.parametrize("masked", [False, True])
+def test_sampler_recovers_the_closed_form_posterior(masked):
+    torch.set_num_threads(1)
+    dec, variance = Linear(), 0.05
+    y = observe(dec)
+    mask = None
+    if masked:  # the bottom half missing: the likelihood sees only the top half
+        mask = torch.ones(1, 1, 28, 28)
+        mask[..., 14:, :] = 0
+    mean, cov = closed_form(dec, y, variance, mask)
+    start = (mean + 1.0)[None]  # one sd or more off in every direction: burn-in must find it
+    res = sample(dec, y, variance=variance, starts=start, mask=mask, settings=SETTINGS)
+    got_mean, got_cov = moments(res)
+    sd = cov.diagonal().sqrt()
+    # Measured: mean error <= 0.05 sd, variances within 4 %, over seeds 0-3; without the
+    # Metropolis correction or with a wrong drift the variances move by far more than 15 %.
+    assert ((got_mean - mean) / sd).abs().max() < 0.2
+    assert torch.allclose(got_cov.diagonal(dim1=1, dim2=2) / cov.diagonal(), torch.ones(4), atol=0.15)
+    corr = cov / (sd[:, None] * sd[None])
+    got_corr = got_cov / (sd[:, None] * sd[None])
+    assert (got_corr - corr).abs().max() < 0.1
+    assert 0.4 < float(res.accept.mean()) < 0.75
+    # The decoded mean is the image of the latent mean (a linear decoder), its sd that of A z.
+    a = dec.a.detach()
+    assert torch.allclose(res.mean.flatten(1), (mean @ a.T + 0.5).clamp(0, 1), atol=0.01)
+    want_sd = torch.einsum("pd,de,pe->p", a, cov, a).sqrt()
+    assert torch.allclose(res.std[0].flatten(), want_sd, rtol=0.15, atol=1e-3)
+
+
+def test_a_wrong_variance_gives_a_posterior_the_test_above_rejects():
+    """The tolerances above can fail: sampling with twice the likelihood variance moves the
+    variance of the well-determined direction by about twice, far outside 15 %."""
+    dec, variance = Linear(), 0.05
+    y = observe(dec)
+    mean, cov = closed_form(dec, y, variance)
+    res = sample(dec, y, variance=2 * variance, starts=mean[None], settings=SETTINGS)
+    ratio = moments(res)[1].diagonal(dim1=1, dim2=2)[:, 0] / cov[0, 0]
+    assert (ratio > 1.5).all()
+
+
+def test_chains_start_at_restarts_in_proportion_to_their_laplace_evidence():
+    dec, variance = Linear(), 0.05
+    y = observe(dec, n=2)
+    mean, _ = closed_form(dec, y, variance)
+    starts = torch.stack([mean + 3.0, mean])  # restart 0 far worse than restart 1
+    target = Target(dec, y, variance)
+    gen = torch.Generator().manual_seed(0)
+    _, _, pick = _start(target, starts, y, None, SamplerSettings(chains=8), gen)
+    assert (pick == 1).all()
+    _, _, pick = _start(target, starts, y, None, SamplerSettings(chains=8, mode_weights="equal"), gen)
+    assert (pick == 0).sum(1).tolist() == [4, 4]
+
+
+def test_settings_and_inputs_are_checked():
+    with pytest.raises(ValueError, match="chains"):
+        SamplerSettings(chains=0)
+    with pytest.raises(ValueError, match="mode_weights"):
+        SamplerSettings(mode_weights="tempered")
+    dec = Linear()
+    with pytest.raises(ValueError, match="starts"):
+        sample(dec, torch.rand(2, 1, 28, 28), variance=0.1, starts=torch.zeros(3, 4))
+    with pytest.raises(ValueError, match="variance"):
+        sample(dec, torch.rand(2, 1, 28, 28), variance=0.0, starts=torch.zeros(2, 4))
+
+
+def test_draws_span_chains_and_time():
+    dec = Linear()
+    y = observe(dec, n=3)
+    res = sample(dec, y, variance=0.05, starts=torch.zeros(3, 4), settings=SamplerSettings(chains=4, burn_in=4, keep=10, adapt_window=2))
+    d = res.draws(dec, 8)
+    assert d.shape == (8, 3, 1, 28, 28) and res.z.shape == (10, 3, 4, 4)
+    assert res.diagnostics()["rhat"].shape == (3,)
+
+
+# --- diagnostics on constructed chains -----------------------------------------------------------------
+
+def ar1(phi, t=1000, c=8, k=100, seed=0):
+    gen = torch.Generator().manual_seed(seed)
+    e = torch.randn(t, c, k, generator=gen)
+    x = torch.empty_like(e)
+    x[0] = e[0] / math.sqrt(1 - phi ** 2)
+    for i in range(1, t):
+        x[i] = phi * x[i - 1] + e[i]
+    return x
+
+
+@pytest.mark.parametrize("phi", [0.0, 0.5, 0.9])
+def test_ess_matches_the_ar1_formula(phi):
+    want = 1000 * 8 * (1 - phi) / (1 + phi)
+    got = diagnostics.ess(ar1(phi)).mean()
+    assert abs(got / want - 1) < 0.08
+
+
+def test_rhat_is_one_for_agreeing_chains_and_large_for_chains_in_other_places():
+    x = ar1(0.5)
+    assert diagnostics.rhat(x).max() < 1.01
+    x[:, :4] += 2.0  # half the chains elsewhere
+    assert diagnostics.rhat(x).min() > 1.1
+
+
+def test_ece_of_calibrated_and_overconfident_predictions():
+    gen = torch.Generator().manual_seed(0)
+    p = torch.rand(20000, generator=gen)
+    right = torch.rand(20000, generator=gen) < p
+    assert diagnostics.ece(p, right) < 0.02
+    over = torch.full((1000,), 0.95)
+    right = torch.arange(1000) < 600
+    assert diagnostics.ece(over, right) == pytest.approx(0.35, abs=1e-6)
+    bins = diagnostics.reliability(over, right)
+    assert len(bins) == 1 and bins[0]["accuracy"] == pytest.approx(0.6) and bins[0]["n"] == 1000
+
+
+def test_interval_coverage_on_constructed_draws():
+    gen = torch.Generator().manual_seed(0)
+    draws = torch.randn(400, 50, 1, 28, 28, generator=gen)
+    clean = torch.randn(50, 1, 28, 28, generator=gen)
+    lo, hi = diagnostics.interval(draws, 0.9)
+    assert diagnostics.coverage(lo, hi, clean) == pytest.approx(0.9, abs=0.01)
+    assert diagnostics.coverage(lo, hi, clean + 5) < 0.01
+    assert diagnostics.coverage(lo, hi, clean, where=clean > 0) == pytest.approx(0.9, abs=0.02)
+
+
+def test_auroc_separates_what_differs():
+    gen = torch.Generator().manual_seed(0)
+    a, b = torch.randn(500, generator=gen), torch.randn(500, generator=gen)
+    assert diagnostics.auroc(a, b) == pytest.approx(0.5, abs=0.05)
+    assert diagnostics.auroc(a, b + 5) > 0.99 and diagnostics.auroc(a + 5, b) < 0.01
+
+
+# --- claims ---------------------------------------------------------------------------------------------
+
+def test_clipped_variance_matches_monte_carlo():
+    g = torch.tensor([0.0, 0.05, 0.3, 0.5, 0.9, 1.0])
+    noise = torch.randn(200000, 1, generator=torch.Generator().manual_seed(0))
+    for sigma in (0.1, 0.5, 0.8):
+        mc = (g + sigma * noise).clamp(0, 1).var(0)
+        assert torch.allclose(claims.clipped_variance(g, sigma), mc, rtol=0.02, atol=1e-4)
+
+
+def test_misfit_is_small_for_data_the_model_explains_and_large_otherwise():
+    gen = torch.Generator().manual_seed(0)
+    clean = torch.rand(20, 1, 28, 28, generator=gen) ** 3  # mostly dark, like digits
+    noisy = (clean + 0.5 * torch.randn(clean.shape, generator=gen)).clamp(0, 1)
+    fits = claims.misfit(noisy, clean[None].expand(8, -1, -1, -1, -1), noise_std=0.5)
+    assert fits.abs().max() < 4
+    other = torch.rand(20, 1, 28, 28, generator=gen)
+    assert (claims.misfit(noisy, other[None], noise_std=0.5) > 10).all()
+    with pytest.raises(ValueError, match="noise"):
+        claims.misfit(noisy, clean[None])
+
+
+def test_model_error_draws_follow_the_residuals_of_each_intensity_bin():
+    gen = torch.Generator().manual_seed(0)
+    decoded = torch.rand(200000, generator=gen)
+    residual = torch.where(decoded < 0.5, 0.01, 0.2) * torch.randn(200000, generator=gen)
+    err = claims.ModelError.from_residuals(decoded, residual)
+    low = torch.full((50000,), 0.25)
+    high = torch.full((50000,), 0.6)
+    assert (err.draw(low, gen) - low).std() == pytest.approx(0.01, rel=0.1)
+    assert (err.draw(high, gen) - high).std() == pytest.approx(0.2, rel=0.1)
+    zero = err.draw(torch.zeros(1000), gen)
+    assert zero.min() >= 0 and (zero == 0).float().mean() > 0.3  # clipped: a clean 0 can be covered
+
+
+# --- non-digits -------------------------------------------------------------------------------------------
+
+def test_non_digit_sets_are_mnist_like_and_deterministic():
+    for make in (nondigits.letters, nondigits.patches):
+        a, b = make(12, seed=3), make(12, seed=3)
+        assert torch.equal(a, b) and a.shape == (12, 1, 28, 28)
+        assert a.min() >= 0 and a.max() <= 1 and a.flatten(1).std(1).min() > 0.05
+        assert not torch.equal(a, make(12, seed=4))
+    x = nondigits.letters(4)
+    w = x.sum((1, 2, 3))
+    i = torch.arange(28.0)
+    assert torch.allclose((x.sum((1, 2)) * i).sum(-1) / w, torch.full((4,), 13.5), atol=0.6)
+
+
+# --- the validation choice --------------------------------------------------------------------------------
+
+def test_the_cheapest_setting_within_tolerance_is_chosen():
+    rows = []
+    for s, gains in ((study.GRID[0], (0.09, 0.19)), (study.GRID[1], (0.11, 0.215)), (study.GRID[4], (0.12, 0.22))):
+        rows += [{"setting": study.label(s), "cost": study.cost(s), "gain_vs_map": g, "chains": s.chains,
+                  "burn_in": s.burn_in, "keep": s.keep, "mode_weights": s.mode_weights} for g in gains]
+    choice = study.choose({"rows": rows, "tolerance_db": 0.02, "calibration_ece": {"posterior": 0.03, "vote": 0.05}})
+    assert choice["setting"] == study.label(study.GRID[1]) and choice["digit_posterior"] == "posterior"
+    assert study.settings_of(choice) == study.GRID[1]
