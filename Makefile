@@ -16,8 +16,15 @@ JOBS ?= 2
 
 # The pinned requirements, then the project itself as an editable install (pyproject.toml): `core`
 # and `demo` import from anywhere, so no script touches sys.path.
+# TORCH_INDEX=<PyTorch's own CPU wheel index> takes torch and torchvision, at the versions pinned in
+# requirements.txt, from that index first: the default index's torch is the CUDA build, whose GPU
+# libraries (about 4 GB) a CPU-only machine never uses. `==2.14.1` accepts the CPU build (2.14.1+cpu),
+# so the second install keeps it. Unset (the default), nothing changes.
+TORCH_INDEX ?=
+TORCH_PINS = $(shell grep -E '^torch(vision)?==' requirements.txt)
 $(STAMP): requirements.txt pyproject.toml
 	test -x $(VENV)/bin/python || python3 -m venv $(VENV)
+	$(if $(TORCH_INDEX),$(VENV)/bin/python -m pip install --disable-pip-version-check -q --index-url $(TORCH_INDEX) $(TORCH_PINS))
 	$(VENV)/bin/python -m pip install --disable-pip-version-check -q -r requirements.txt
 	$(VENV)/bin/python -m pip install --disable-pip-version-check -q --no-deps -e .
 	cp requirements.txt $(STAMP)
