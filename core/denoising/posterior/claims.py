@@ -107,21 +107,44 @@ def clipped_variance(g: Tensor, sigma: float) -> Tensor:
     return (second - m ** 2).clamp_min(1e-12)
 
 
+SMOOTH_PX = 1.5    # the misfit's Gaussian smoothing width (px), chosen on validation images
+
+
+def _smoothing(width: float) -> Tensor:
+    r = torch.arange(-6, 7, dtype=torch.float32)
+    k = torch.exp(-r ** 2 / (2 * width ** 2))
+    k = k[:, None] * k[None]
+    return (k / k.sum())[None, None]
+
+
 def misfit(x_noisy: Tensor, draws: Tensor, noise_std: float | None = None, variance: float | None = None,
-           mask: Tensor | None = None) -> Tensor:
-    """A posterior predictive check per image [N]: for each draw, the residual energy
-    sum (y - E[y | g])^2 minus what the noise model expects, divided by its standard deviation
-    (about sqrt(2 sum v^2)), averaged over draws. About 0 (give or take a few) when the prior
-    explains the image; large when no digit the decoder can draw fits it. noise_std: clipped
-    Gaussian noise (v from clipped_variance); else a constant variance (MAP's beta)."""
+           mask: Tensor | None = None, width: float = SMOOTH_PX) -> Tensor:
+    """A posterior predictive check per image [N]: for each draw, the energy of the SMOOTHED
+    residual, sum (K * (y - E[y | g]))^2 with K a Gaussian of `width` px, minus what the noise
+    model expects, divided by its standard deviation; averaged over draws. About 0 (give or take
+    a few) when the prior explains the image, large when no digit the decoder can draw fits it.
+    Smoothing first: the noise is white, a misfit is a stroke-sized structure, so the blur keeps
+    the misfit and removes most of the noise (on 50 validation digits against 50 letters it raised
+    the AUROC at noise 0.3 and 0.5 from 0.66 and 0.62 to 0.77 and 0.72; widths 1.0 and 2.5 did no better).
+    noise_std: clipped Gaussian noise (its variance per pixel: clipped_variance); else a constant
+    variance (MAP's beta). mask: only observed pixels count."""
+    import torch.nn.functional as F
+
     if noise_std:
         expected, v = expected_clipped(draws, noise_std), clipped_variance(draws, noise_std)
     elif variance:
         expected, v = draws, torch.full_like(draws, float(variance))
     else:
         raise ValueError("misfit needs the noise's std (noise_std) or a likelihood variance")
-    r2 = (x_noisy[None] - expected) ** 2 - v
-    w = 2 * v ** 2
+    r = x_noisy[None] - expected
     if mask is not None:
-        r2, w = r2 * mask[None], w * mask[None]
-    return (r2.flatten(2).sum(2) / w.flatten(2).sum(2).sqrt()).mean(0)
+        r, v = r * mask[None], v * mask[None]
+    k = _smoothing(width)
+    shape = r.shape
+    smooth = F.conv2d(r.reshape(-1, 1, 28, 28), k, padding=6).view(shape)
+    # Under the noise model the residual is independent with variance v per pixel: the smoothed
+    # energy has mean sum_q v_q sum_p K_pq^2 (exact), and variance about 2 sum_q v_q^2 ||K * K||^2.
+    mean0 = F.conv2d(v.reshape(-1, 1, 28, 28), k ** 2, padding=6).view(shape).flatten(2).sum(2)
+    kk = F.conv2d(k, k, padding=12).pow(2).sum()
+    sd0 = (2 * v.pow(2).flatten(2).sum(2) * kk).sqrt()
+    return ((smooth.pow(2).flatten(2).sum(2) - mean0) / sd0).mean(0)
