@@ -20,7 +20,7 @@ import torch
 from core import data, metrics
 from core.denoising import judge
 from core.denoising.posterior import claims
-from core.denoising.posterior.diagnostics import coverage, ece, interval, reliability
+from core.denoising.posterior.diagnostics import ece, interval, reliability
 
 CHUNK = 50           # as the scoreboard: seeded restarts and chains do not depend on n
 DRAWS = 64           # decoded draws per image for intervals and the judges
