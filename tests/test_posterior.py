@@ -373,3 +373,21 @@ def test_shipped_artifact_matches_a_recomputed_probe(mnist):
     got = evaluate.probe(per, evaluate.judges(), want["n"])
     for key, tol in PROBE_TOL.items():
         assert got[key] == pytest.approx(want[key], abs=tol), key
+
+
+def test_one_drawing_gets_labels_and_a_flag_from_the_artifacts_threshold():
+    from core.denoising.denoise import Denoisers
+    from core.denoising.posterior import single
+    from core.models import build
+
+    den = Denoisers(build("spec_ae"), build("vae16"), trained={})
+    art = {"misfit": {"clean|0.3": [0.0] * 95 + [10.0] * 5, "clean|0.8": [100.0] * 100}, "choice": {}}
+    assert single.misfit_threshold(art, 0.35) == pytest.approx(0.0 + 0.05 * 10, abs=0.6)
+    assert single.misfit_threshold(art, 0.7) == 100.0 and single.misfit_threshold(art, None) is None
+    out = single.for_drawing(den, torch.rand(28, 28), noise_level=0.3, art=art)
+    assert set(out.label_probs) == {str(d) for d in range(10)}
+    assert sum(out.label_probs.values()) == pytest.approx(1.0, abs=1e-5)
+    assert out.draws.shape == (4, 1, 28, 28) and out.mean.shape == (1, 28, 28)
+    assert out.flagged == (out.misfit > out.threshold) and (out.warning != "") == out.flagged
+    masked = single.for_drawing(den, torch.rand(28, 28), mask=torch.ones(28, 28), art=art)
+    assert masked.threshold is None and not masked.flagged
