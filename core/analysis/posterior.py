@@ -270,6 +270,17 @@ def sentences(art: dict, board: dict) -> dict[str, str]:
                      "that is good enough.")
     out["adds"] = ("better than MAP at every level" if not missed else
                    f"better than MAP at {_levels(beat)}" if beat else "no better than MAP")
+    out["adds_cover"] = ("pixel intervals that cover what they claim once the decoder's own error is added"
+                         if not cg["missed"] else
+                         "pixel intervals that cover " + ", ".join(f"{pct(c)} at {lv}" for lv, c in cg["coverage"].items())
+                         + f" of the clean pixels for a claimed {pct(art['params']['interval_level'], 0)}, "
+                           "even with the decoder's own error added")
+    out["adds_digit"] = ("a probability for each digit, calibrated to an ECE of "
+                         + " and ".join(f"{g['ece']:.3f} at {g['level']}" for g in eg)
+                         + " (the judge on the noisy input: " + " and ".join(f"{g['input']:.3f}" for g in eg) + ")")
+    non = [a for a in art["auroc"] if a["set"] in NON_DIGIT_SETS]
+    out["adds_flag"] = ("a statistic that flags images the prior cannot explain (AUROC "
+                        + ", ".join(f"{a['auroc']:.2f} against {a['set']} at {a['level']}" for a in non) + ")")
     return out
 
 

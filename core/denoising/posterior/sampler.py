@@ -197,6 +197,7 @@ def _mala(target: Target, z: Tensor, chol: Tensor, x_rows, mask_rows, s: Sampler
     window, kept_z, kept_u = [], [], []
     g_sum, accepted = torch.zeros_like(g.view(n, c, -1)[:, 0]), torch.zeros(n)
     g_sq = torch.zeros_like(g_sum)
+
     def per_row(chol):  # (L, C, L^-1) repeated for every chain of each image
         return [m.repeat_interleave(c, 0) for m in (chol, chol @ chol.transpose(1, 2), torch.linalg.inv(chol))]
 
