@@ -270,7 +270,7 @@ def _artifact(gains=(0.1, 0.3), psnr=(20.0, 17.0), cover=(0.91, 0.80), ece=(0.03
     for lv, g, p, c, e in zip(levels, gains, psnr, cover, ece):
         cal = {"ece": e, "accuracy": 0.9, "confidence": 0.9, "bins": []}
         rows.append({"condition": "clean", "level": lv, "psnr": p, "gain_vs_map": g, "gain_vs_map_se": 0.02,
-                     "better_than_map": 0.7, "coverage": {"posterior": 0.3, "predictive": c},
+                     "better_than_map": 0.7, "coverage": {"posterior": 0.3, "predictive": c, "predictive_ink": c},
                      "diagnostics": {"rhat_over_1.1": 0.5},
                      "calibration": {"judge": {"posterior": cal, "vote": cal, "input": {**cal, "ece": 0.06}}}})
     return {"params": {"judges": ["judge"], "interval_level": 0.9}, "choice": {"digit_posterior": "posterior"},
@@ -290,7 +290,7 @@ def test_chapter_sentences_follow_the_numbers():
     text = ap.sentences(_artifact(), BOARD)
     assert text["map"] == "It beats MAP at every level."
     assert text["dncnn"].startswith("it reaches DnCNN at 0.5 but falls short at 0.8 by 0.50 dB")
-    assert text["coverage"] == "within 90 ± 3 % at 0.5; outside it at 0.8 (80.0 %)."
+    assert text["coverage"] == "Against the goal of 90 ± 3 % they are within it at 0.5 and outside it at 0.8 (80.0 %)."
     assert "missed at 0.8 (above 0.05)" in text["ece"]
     assert "met for letters but missed for patches at 0.5 by 0.20" in text["auroc"]
     assert "Letters" not in text["auroc"]
