@@ -7,7 +7,8 @@ validation grid plus the demo's budget.
 For each setting and batch: ms per image (MAP init included, median of repeats), the median over
 images of the worst latent dimension's bulk ESS, and ms per 100 effective samples. Inputs are
 validation images (training split) with the validation noise. Printed with the load average;
-ratios compare settings and batch sizes within this one run.
+ratios compare settings and batch sizes within this one run. Last, the demo's whole posterior work
+for one drawing (core.denoising.posterior.single.for_drawing: sampling, draws, judge, misfit).
 """
 from __future__ import annotations
 
@@ -55,6 +56,13 @@ def main(argv=None):
         for batch in (1, 64):
             r = measure(den, noisy[:batch], args.level, settings, args.repeats, single)
             print(f"{name:55s} {batch:5d} {r['ms']:9.1f} {r['ess']:6.0f} {r['ms_per_100_ess']:10.1f}", flush=True)
+    # The demo's whole posterior work for one drawing: sampling, draws, the judge, the misfit.
+    from core.denoising.posterior import single
+
+    single.for_drawing(den, noisy[:1], noise_level=args.level)  # warm-up
+    times = [single.for_drawing(den, noisy[i:i + 1], noise_level=args.level, seed=i).ms for i in range(args.repeats * 3)]
+    print(f"single.for_drawing (the demo's posterior work, one drawing): median {statistics.median(times):.1f} ms "
+          f"over {len(times)} drawings")
     print(f"load average after: {' '.join(f'{v:.2f}' for v in os.getloadavg())}")
 
 
