@@ -4,7 +4,7 @@ tolerances of tests/test_posterior.py's probe check.
     python -m bench.posterior_probe [--seeds 5]
 
 The probe (core.denoising.posterior.evaluate.probe) is a set of means over the first 20 test
-digits at noise 0.5. Another CPU's rounding sends a sampler's chains along other paths, as another
+digits at noise 0.5, of the board's first chunk of 50 (recomputed whole, as measured). Another CPU's rounding sends a sampler's chains along other paths, as another
 seed does; this reruns the probe with seeds 0..N-1 (MAP's restarts and the chains both change) and
 prints each value's largest distance from seed 0's. The test allows about twice that.
 """
@@ -21,9 +21,11 @@ from core.denoising.scoreboard import test_digits
 
 
 def probe(den, settings, error, seed: int, k: int = 20) -> dict:
+    """The probe as the artifact measured it: the whole first chunk (MAP's restarts and the chains
+    are drawn for the chunk's images together), then the means over its first k images."""
     from dataclasses import replace
 
-    clean, labels = test_digits(k)
+    clean, labels = test_digits(evaluate.CHUNK)
     per = evaluate.run_chunk(den, clean, labels, 0.5, replace(settings, seed=seed), error)
     return evaluate.probe(per, evaluate.judges(), k)
 

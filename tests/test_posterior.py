@@ -342,10 +342,12 @@ def test_the_sampler_settings_in_code_are_the_ones_chosen_on_validation():
     assert study.label(estimate.BATCH) == art["choice"]["setting"]
 
 
-# Tolerances from `python -m bench.posterior_probe` (the probe's means over 20 digits, rerun with
-# other seeds: another CPU sends the chains along other paths, as another seed does); about twice
-# the largest distance seen there.
-PROBE_TOL = {"psnr": 0.1, "psnr_map": 0.1, "misfit": 1.0, "conf_posterior": 0.02, "cover_predictive": 0.01}
+# Tolerances from `python -m bench.posterior_probe` (the probe rerun with seeds 0-4: another CPU sends
+# the chains and MAP's restarts along other paths, as another seed does). Seed 0 reproduced the
+# artifact exactly on the machine that wrote it; the largest distances from it over the other seeds
+# were PSNR 0.073 dB, MAP's PSNR 0.117 dB, misfit 0.011, confidence 0.0071, coverage 0.0020: each
+# tolerance is about twice that.
+PROBE_TOL = {"psnr": 0.15, "psnr_map": 0.25, "misfit": 0.03, "conf_posterior": 0.015, "cover_predictive": 0.005}
 
 
 @pytest.mark.slow
@@ -361,7 +363,7 @@ def test_shipped_artifact_matches_a_recomputed_probe(mnist):
     except StaleArtifact as exc:
         pytest.skip(str(exc))
     want = art["probe"]
-    clean, labels = test_digits(want["n"])
+    clean, labels = test_digits(evaluate.CHUNK)  # the chunk as measured: its draws depend on its size
     threads = torch.get_num_threads()
     torch.set_num_threads(1)
     try:

@@ -30,12 +30,14 @@ SINGLE = SamplerSettings(chains=16, burn_in=40, keep=40, adapt_window=20)
 
 
 def posterior(den: Denoisers, x_noisy, *, noise_level: float | None = None, mask=None,
-              settings: SamplerSettings = BATCH, seed: int = 0, single_image: bool = False) -> PosteriorResult:
+              settings: SamplerSettings = BATCH, seed: int | None = None, single_image: bool = False) -> PosteriorResult:
     """The latent posterior of each image of x_noisy [N,1,28,28] under the VAE prior.
 
     noise_level: the Gaussian noise's std (clipping-aware likelihood, beta validated for it);
     None: an unknown corruption, plain likelihood with the defaults' beta. mask: 1 = observed.
-    The result carries MAP's result as `.map` (the chains' starting modes)."""
+    seed: MAP's restarts and the chains' draws (None: settings.seed). The result carries MAP's
+    result as `.map` (the chains' starting modes)."""
+    seed = settings.seed if seed is None else int(seed)
     t0 = time.perf_counter()
     x = as_images(x_noisy)
     clip = noise_level is not None and noise_level > 0
@@ -47,7 +49,7 @@ def posterior(den: Denoisers, x_noisy, *, noise_level: float | None = None, mask
                          mask=mask, seed=seed, init=init, noise_std=noise_std, all_restarts=True)
     starts = found.restart_z[-1]  # [restarts, N, d]
     res = sample(den.vae.decode, x, variance=policy.beta, starts=starts, noise_std=noise_std, mask=mask,
-                 settings=replace(settings, seed=seed))
+                 settings=replace(settings, seed=seed))  # one seed for both
     res.map = found
     res.seconds = time.perf_counter() - t0
     res.params.update(beta=policy.beta, map_steps=policy.steps, map_restarts=policy.restarts,
