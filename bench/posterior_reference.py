@@ -63,7 +63,7 @@ def main(argv=None):
     mala = estimate.posterior(den, noisy, noise_level=args.level, settings=settings)
     t_mala = time.perf_counter() - t0
     beta = mala.params["beta"]
-    z_mala = mala.z.reshape(-1, len(noisy), mala.z.shape[-1])  # [keep * chains, N, d] (keep-major)
+    z_mala = mala.z.permute(0, 2, 1, 3).reshape(-1, len(noisy), mala.z.shape[-1])  # [keep * chains, N, d]
     best = mala.map.restart_losses[-1].argmin(0)
     print(f"MALA: {t_mala:.1f} s for {len(noisy)} images together")
     print(f"{'image':>5} {'max |mean diff| / sd':>21} {'median sd ratio':>16} {'PSNR MALA':>10} {'PSNR NUTS':>10} {'NUTS s':>7}")

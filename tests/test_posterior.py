@@ -273,7 +273,11 @@ def _artifact(gains=(0.1, 0.3), psnr=(20.0, 17.0), cover=(0.91, 0.80), ece=(0.03
                      "better_than_map": 0.7, "coverage": {"posterior": 0.3, "predictive": c, "predictive_ink": c},
                      "diagnostics": {"rhat_over_1.1": 0.5},
                      "calibration": {"judge": {"posterior": cal, "vote": cal, "input": {**cal, "ece": 0.06}}}})
-    return {"params": {"judges": ["judge"], "interval_level": 0.9}, "choice": {"digit_posterior": "posterior"},
+    val = [{"setting": name, "cost": cost, "rhat_over_1.1": r, "gain_vs_map": g}
+           for name, cost, r, g in (("short", 100, 1.0, 0.20), ("long", 900, 0.8, 0.21))]
+    return {"params": {"judges": ["judge"], "interval_level": 0.9, "settings": {"keep": 100}},
+            "choice": {"digit_posterior": "posterior", "setting": "short"},
+            "validation": {"rows": val, "tolerance_db": 0.02},
             "rows": rows, "misfit": {"letters|0.5": [float(i % 52) for i in range(104)]},
             "auroc": [{"set": "letters", "level": 0.5, "auroc": aurocs[0]},
                       {"set": "patches", "level": 0.5, "auroc": aurocs[1]}]}
@@ -298,6 +302,9 @@ def test_chapter_sentences_follow_the_numbers():
     assert text["map"].startswith("It beats MAP (by more than twice the standard error) at 0.8 but not at 0.5")
     assert text["dncnn"] == "it reaches DnCNN at every level from 0.5 on."
     assert "lowest misfit at noise 0.5: A, B, C, D" in text["auroc"]
+    assert text["mixing"].startswith("At 0.5 and 0.8 the chains of many images disagree")
+    assert "long) has R-hat above 1.1 for 80 % of the images against 100 %" in text["mixing"]
+    assert text["mixing"].endswith("is settled before the chains have mixed.")
     claims_ = ap.coverage_claims(_artifact())
     assert claims_["the posterior's own intervals cover far less than their level (10 points or more)"]
 

@@ -278,12 +278,22 @@ def sentences(art: dict, board: dict) -> dict[str, str]:
                              + ", ".join(digit_like_letters(art)) + ").")
     diag = {r["level"]: r["diagnostics"] for r in rows(art)}
     mixed = [lv for lv, d in diag.items() if d["rhat_over_1.1"] > 0.1]
+    val = art["validation"]["rows"]
+    longest = max(val, key=lambda r: r["cost"])["setting"]
+    share = lambda name: sum(r["rhat_over_1.1"] for r in val if r["setting"] == name) / len(  # noqa: E731
+        [r for r in val if r["setting"] == name])
+    gain = lambda name: sum(r["gain_vs_map"] for r in val if r["setting"] == name) / len(  # noqa: E731
+        [r for r in val if r["setting"] == name])
+    chosen = art["choice"]["setting"]
     out["mixing"] = ("The chains agree on most images at every level." if not mixed else
-                     f"At {_levels(mixed)} the chains of many images disagree: they stay near the MAP restart they "
-                     "start from, and where two restarts found different modes the chains of each do not cross to "
-                     "the other. The mean over chains is then a mixture of the modes weighted by their Laplace "
-                     "evidence rather than by their exact posterior mass; the mean's PSNR below measures whether "
-                     "that is good enough.")
+                     f"At {_levels(mixed)} the chains of many images disagree: {art['params']['settings']['keep']} kept "
+                     "steps are short against the chains' autocorrelation (the effective sample sizes below). On the "
+                     f"validation images the longest budget ({longest}) has R-hat above 1.1 for {pct(share(longest), 0)} "
+                     f"of the images against {pct(share(chosen), 0)} for the chosen one, while its mean gains "
+                     f"{gain(longest) - gain(chosen):+.3f} dB more over MAP: "
+                     + ("the posterior mean, what the board scores, is settled before the chains have mixed."
+                        if gain(longest) - gain(chosen) <= art["validation"]["tolerance_db"] else
+                        "longer chains would still improve the mean."))
     out["adds"] = ("better than MAP at every level" if not missed else
                    f"better than MAP at {_levels(beat)}" if beat else "no better than MAP")
     out["adds_cover"] = ("pixel intervals that cover what they claim once the decoder's own error is added"
