@@ -273,8 +273,9 @@ def _artifact(gains=(0.1, 0.3), psnr=(20.0, 17.0), cover=(0.91, 0.80), ece=(0.03
                      "better_than_map": 0.7, "coverage": {"posterior": 0.3, "predictive": c, "predictive_ink": c},
                      "diagnostics": {"rhat_over_1.1": 0.5},
                      "calibration": {"judge": {"posterior": cal, "vote": cal, "input": {**cal, "ece": 0.06}}}})
-    val = [{"setting": name, "cost": cost, "rhat_over_1.1": r, "gain_vs_map": g}
-           for name, cost, r, g in (("short", 100, 1.0, 0.20), ("long", 900, 0.8, 0.21))]
+    val = [{"setting": name, "cost": cost, "rhat_over_1.1": r, "gain_vs_map": g, "level": 0.5, "mode_weights": w}
+           for name, cost, r, g, w in (("short", 100, 1.0, 0.20, "laplace"), ("long", 900, 0.8, 0.21, "laplace"),
+                                       ("long, even", 900, 0.8, 0.11, "equal"))]
     return {"params": {"judges": ["judge"], "interval_level": 0.9, "settings": {"keep": 100}},
             "choice": {"digit_posterior": "posterior", "setting": "short"},
             "validation": {"rows": val, "tolerance_db": 0.02},
@@ -305,6 +306,7 @@ def test_chapter_sentences_follow_the_numbers():
     assert text["mixing"].startswith("At 0.5 and 0.8 the chains of many images disagree")
     assert "long) has R-hat above 1.1 for 80 % of the images against 100 %" in text["mixing"]
     assert text["mixing"].endswith("is settled before the chains have mixed.")
+    assert "changes the mean's gain by -0.100 dB at 0.5" in text["weights"]
     claims_ = ap.coverage_claims(_artifact())
     assert claims_["the posterior's own intervals cover far less than their level (10 points or more)"]
 

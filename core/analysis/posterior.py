@@ -155,6 +155,7 @@ def validation_table(art: dict) -> list[dict]:
         mine = [r for r in val["rows"] if r["setting"] == row["setting"]]
         row["ms / image"] = round(sum(r["ms_per_image"] for r in mine) / len(mine))
         row["median ESS"] = round(sum(r["ess_median"] for r in mine) / len(mine))
+        row["ESS / s"] = round(sum(r["ess_per_s_median"] for r in mine) / len(mine))
         row["R-hat > 1.1"] = pct(sum(r["rhat_over_1.1"] for r in mine) / len(mine), 0)
     return list(by.values())
 
@@ -294,6 +295,14 @@ def sentences(art: dict, board: dict) -> dict[str, str]:
                      + ("the posterior mean, what the board scores, is settled before the chains have mixed."
                         if gain(longest) - gain(chosen) <= art["validation"]["tolerance_db"] else
                         "longer chains would still improve the mean."))
+    pairs = {}
+    for r in val:
+        pairs.setdefault((r["cost"], r["level"]), {})[r.get("mode_weights", "laplace")] = r["gain_vs_map"]
+    diffs = {lv: w["equal"] - w["laplace"] for (cost, lv), w in sorted(pairs.items()) if len(w) == 2
+             and cost == max(c for (c, lv2), w2 in pairs.items() if len(w2) == 2)}
+    out["weights"] = ("" if not diffs else "Splitting the chains evenly over MAP's restarts instead (the same "
+                      "budget) changes the mean's gain by " + ", ".join(f"{d:+.3f} dB at {lv}" for lv, d in diffs.items())
+                      + " on the validation images.")
     out["adds"] = ("better than MAP at every level" if not missed else
                    f"better than MAP at {_levels(beat)}" if beat else "no better than MAP")
     out["adds_cover"] = ("pixel intervals that cover what they claim once the decoder's own error is added"
