@@ -114,3 +114,10 @@ def test_no_file_adds_to_sys_path():
     offenders = [str(p.relative_to(ROOT)) for p in ROOT.rglob("*.py")
                  if ".venv" not in p.parts and p.name != "test_imports.py" and "sys.path" in p.read_text()]
     assert not offenders, f"use the editable install (pyproject.toml) instead: {offenders}"
+
+
+def test_no_python_file_of_the_package_demo_or_benchmarks_outgrows_400_lines():
+    """A job that outgrows ~400 lines becomes a folder split by family (the house style)."""
+    long = {str(p.relative_to(ROOT)): n for pkg in ("core", "demo", "bench") for p in (ROOT / pkg).rglob("*.py")
+            if (n := len(p.read_text().splitlines())) > 400}
+    assert not long, long
