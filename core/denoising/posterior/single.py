@@ -51,11 +51,12 @@ def misfit_threshold(art: dict, level: float | None) -> float | None:
 
 
 def for_drawing(den, x_noisy, *, noise_level: float | None = None, mask=None, art: dict | None = None,
-                k: int = 4, seed: int = 0) -> DrawingPosterior:
-    """One image [1,1,28,28] (or [28,28]): its posterior summary for display."""
+                k: int = 4, seed: int = 0, found=None, beta: float | None = None) -> DrawingPosterior:
+    """One image [1,1,28,28] (or [28,28]): its posterior summary for display. found, beta: the MAP
+    already run on it (every restart kept) and its beta, whose restarts start the chains."""
     t0 = time.perf_counter()
     res = estimate.posterior(den, x_noisy, noise_level=noise_level, mask=mask, settings=estimate.SINGLE,
-                             seed=seed, single_image=True)
+                             seed=seed, single_image=True, found=found, beta=beta)
     draws = res.draws(den.vae.decode, 32)
     soft, vote = claims.digit_probabilities(draws)
     probs = vote if art and art.get("choice", {}).get("digit_posterior") == "vote" else soft
