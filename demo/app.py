@@ -72,7 +72,8 @@ def example_pixels() -> list[list[int]]:
 
 
 try:
-    ENGINE = engine.Engine.load()
+    # AELAB_DEMO_POSTERIOR=0 leaves the posterior out (bench.demo_click measures what it costs).
+    ENGINE = engine.Engine.load(posterior=os.environ.get("AELAB_DEMO_POSTERIOR", "1") != "0")
     EXAMPLES = example_pixels()
     # One request's work at start (torch and oneDNN set up lazily): the first visitor sees the
     # same latencies as every later one.

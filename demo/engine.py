@@ -116,11 +116,12 @@ class Engine:
         self.max_steps = max_steps if max_steps is not None else max(200, 4 * self.default_steps)
 
     @classmethod
-    def load(cls, directory=None, with_map: bool = True) -> "Engine":
+    def load(cls, directory=None, with_map: bool = True, posterior: bool = True) -> "Engine":
         denoisers = Denoisers.load(directory)
         latent_map = LatentMap.load(directory, path_decoder=denoisers.vae.decode) if with_map else None
         return cls(denoisers, latent_map, judging=Judging.load(directory),
-                   references=references.load_references(directory), posterior_artifact=_posterior_artifact())
+                   references=references.load_references(directory), posterior=posterior,
+                   posterior_artifact=_posterior_artifact() if posterior else None)
 
     def beta_for(self, noise_type="Gaussian", level=None) -> float:
         """MAP's default beta: for Gaussian noise the one validated per level for the clipping-aware

@@ -26,7 +26,7 @@ from core.denoising.posterior.sampler import PosteriorResult, SamplerSettings, s
 BATCH = SamplerSettings(chains=8, burn_in=100, keep=100, adapt_window=50)
 # One drawing in the demo: a latency budget (the posterior's own work within 300 ms on one thread,
 # python -m bench.posterior_speed), not a validation choice.
-SINGLE = SamplerSettings(chains=16, burn_in=30, keep=30, adapt_window=15)
+SINGLE = SamplerSettings(chains=8, burn_in=30, keep=30, adapt_window=15)
 
 
 def posterior(den: Denoisers, x_noisy, *, noise_level: float | None = None, mask=None,
