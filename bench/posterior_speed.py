@@ -2,7 +2,7 @@
 (the demo's one drawing) and batch 64 (the evaluation's chunks), one thread, each setting of the
 validation grid plus the demo's budget.
 
-    python -m bench.posterior_speed [--repeats 3] [--level 0.5]
+    python -m bench.posterior_speed [--repeats 3] [--level 0.5] [--quick]
 
 For each setting and batch: ms per image (MAP init included, median of repeats), the median over
 images of the worst latent dimension's bulk ESS, and ms per 100 effective samples. Inputs are
@@ -42,6 +42,7 @@ def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--level", type=float, default=0.5)
+    parser.add_argument("--quick", action="store_true", help="only the demo's budget and the batch budget in use")
     args = parser.parse_args(argv)
     torch.set_num_threads(1)
     torch.set_flush_denormal(True)
@@ -51,7 +52,7 @@ def main(argv=None):
           f"median of {args.repeats} runs")
     print(f"{'setting':55s} {'batch':>5s} {'ms/image':>9s} {'ESS':>6s} {'ms/100 ESS':>10s}")
     rows = [("demo budget: " + study.label(estimate.SINGLE), estimate.SINGLE, True)]
-    rows += [(study.label(s), s, False) for s in study.GRID]
+    rows += [(study.label(s), s, False) for s in study.GRID if not args.quick or s == estimate.BATCH]
     for name, settings, single in rows:
         for batch in (1, 64):
             r = measure(den, noisy[:batch], args.level, settings, args.repeats, single)
