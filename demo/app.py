@@ -216,9 +216,9 @@ with gr.Blocks(title="Autoencoder Lab: denoising demo", delete_cache=(600, 1800)
         with gr.Column(scale=1, min_width=300):
             results = gr.HTML('<p class="placeholder">Results appear here.</p>', elem_id="results",
                               padding=False)
-            details = gr.HTML(elem_id="details", padding=False)
             digits = gr.Label(num_top_classes=3, label="Which digit? (the judge on posterior draws)",
                               elem_id="posterior-label")
+            details = gr.HTML(elem_id="details", padding=False)
     # Every number and image as JSON, for API callers: the page shows them in the cards, and a
     # rendered JSON tree of the images slowed every result in the browser (timed as bench.demo_click does).
     numbers = gr.JSON(label="numbers", visible=False)

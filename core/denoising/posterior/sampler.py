@@ -40,7 +40,7 @@ from core.denoising.denoise import _as_mask, as_images, expected_clipped
 
 @dataclass(frozen=True)
 class SamplerSettings:
-    """Chains per image and their lengths (chosen on validation images: core.denoising.posterior.tuning)."""
+    """Chains per image and their lengths (chosen on validation images: core.denoising.posterior.study)."""
     chains: int = 16
     burn_in: int = 200
     keep: int = 300
