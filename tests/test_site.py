@@ -121,7 +121,15 @@ def test_the_site_root_sends_readers_to_the_index_without_javascript():
     root = (ROOT / "index.html").read_text()
     assert re.search(r'<meta http-equiv="refresh" content="0; url=report/index.html">', root)
     assert '<a href="report/index.html">' in root and "<script" not in root
-    assert "index.html" in CONFIG["project"]["resources"]  # copied to _site/index.html
+    assert "/index.html" in CONFIG["project"]["resources"]  # copied to _site/index.html
+
+
+def test_only_the_sites_own_files_are_resources():
+    """Quarto matches a resource without a slash at any depth: `index.html` also copied the
+    index.html files of packages inside .venv/ into _site/. Every resource is anchored at the root."""
+    resources = CONFIG["project"].get("resources", [])
+    assert resources and all(r.startswith("/") for r in resources), resources
+    assert all((ROOT / r.lstrip("/")).exists() for r in resources)
     # An alias to /index.html would make Quarto write its JavaScript-only redirect there too.
     assert "/index.html" not in (_front_matter(qmd.REPORT_DIR / "index.qmd").get("aliases") or [])
 
@@ -161,6 +169,17 @@ def test_each_page_is_also_a_notebook_linked_from_it():
     assert "ipynb" in CONFIG["format"]
     links = HTML.get("format-links", True)
     assert links is True or "ipynb" in links
+
+
+def test_each_chapter_executes_once_per_render():
+    """Quarto executes a page once per format. The HTML page's execution is kept (keep-ipynb) and
+    becomes the downloadable notebook after the render; the ipynb format only provides the link
+    and executes nothing."""
+    assert HTML.get("keep-ipynb") is True
+    assert CONFIG["format"]["ipynb"]["execute"]["enabled"] is False
+    assert all(f in ("html", "ipynb") for f in CONFIG["format"]), "another format would execute every page again"
+    post = CONFIG["project"]["post-render"]
+    assert "-m core.report.notebook" in (post if isinstance(post, str) else " ".join(post))
 
 
 def test_each_page_shows_its_source():
@@ -264,6 +283,33 @@ def test_make_report_says_what_to_install_when_quarto_cannot_be_had(tmp_path):
     assert "download failed" not in run.stdout + run.stderr  # pip's output went to the log file
     assert "download failed" in (tmp_path / "aelab-quarto-install.log").read_text()
     assert "render" not in log
+
+
+@needs_make
+def test_make_report_says_when_the_quarto_on_the_path_is_broken(tmp_path):
+    """A quarto on the PATH that fails `--version` is named as what failed: nothing is installed,
+    no install log is mentioned."""
+    venv = _fake_venv(tmp_path, pip_brings_quarto=True)
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    (bin_dir / "quarto").write_text('#!/bin/sh\necho "path-quarto $*" >> "$LOG"\nexit 3\n')
+    (bin_dir / "quarto").chmod(0o755)
+    run, log = _make_report(venv, tmp_path, path=f"{bin_dir}:{SYSTEM_PATH}")
+    assert run.returncode != 0
+    said = [line for line in run.stdout.splitlines() if "fails 'quarto --version'" in line]
+    assert len(said) == 1 and str(bin_dir / "quarto") in said[0], run.stdout
+    assert "install" not in log and "render" not in log and "log" not in said[0]
+
+
+@needs_make
+def test_make_report_says_when_the_installed_quarto_does_not_run(tmp_path):
+    venv = _fake_venv(tmp_path, pip_brings_quarto=True)
+    python = (venv / "bin" / "python").read_text().replace("echo 1.10.0", "exit 4")
+    (venv / "bin" / "python").write_text(python)
+    run, log = _make_report(venv, tmp_path)
+    assert run.returncode != 0 and "pip install" in log and "render" not in log
+    said = [line for line in run.stdout.splitlines() if "needs Quarto" in line]
+    assert len(said) == 1 and "package installed, but its" in said[0] and "Install Quarto" in said[0]
 
 
 @needs_make
