@@ -54,6 +54,7 @@ class CellRun:
     stderr: str = ""                # warnings and logs, which `warning: false` hides
     other: list[str] = field(default_factory=list)  # any other output, as its text/plain
     mimes: set[str] = field(default_factory=set)    # every MIME type the cell's outputs carry
+    text_pt: float | None = None    # a returned matplotlib figure's smallest text on the page (pt)
 
 
 @dataclass
@@ -114,6 +115,16 @@ def _evaluate(client, exprs: list[str], where: str) -> tuple[list[dict], list[In
     return stored, values
 
 
+def _text_on_page(client) -> float | None:
+    """The smallest text of the matplotlib figure the cell returned (IPython's `_`), on the page."""
+    probe = ("(lambda f: __import__('core.plots', fromlist=['text_on_page']).text_on_page(f) "
+             "if type(f).__name__ == 'Figure' and hasattr(f, 'canvas') else None)(_)")
+    reply = client.wait_for_reply(client.kc.execute("", user_expressions={"pt": probe}))
+    value = reply["content"].get("user_expressions", {}).get("pt", {})
+    text = value.get("data", {}).get("text/plain", "None") if value.get("status") == "ok" else "None"
+    return None if text == "None" else float(text)
+
+
 def shown(book) -> tuple[int, int]:
     """(figures, tables) that the code cells of an executed notebook show."""
     run = CellRun(Cell(0, 0, ""), 0.0)
@@ -159,6 +170,8 @@ def run_chapter(qmd: Path | str, timeout: int = 900) -> dict:
                 run = CellRun(source, time.perf_counter() - t0)
                 for output in cell.outputs:
                     _record(run, output)
+                if run.figures and any(o.get("output_type") == "execute_result" for o in cell.outputs):
+                    run.text_pt = _text_on_page(client)
                 runs.append(run)
     try:
         download = notebook.download(nb, qmd.stem, qmd.parent)

@@ -6,6 +6,8 @@ import nbformat
 import pytest
 import yaml
 
+from core import plots
+
 CHAPTERS = qmd.chapters()
 # The exercise IDs of EXERCISES.md (stable by its own rule); re-read from it when it is beside us.
 EXERCISE_IDS = [f"{part}{i}" for part, n in zip("ABCD", (8, 6, 4, 2)) for i in range(1, n + 1)]
@@ -274,6 +276,9 @@ def test_chapter_executes_and_shows_each_figure_and_table_once_with_caption(chap
         # the page would need the network (offline reading).
         web = run.mimes & {"text/html", "application/javascript"}
         assert not web, f"{where}: {sorted(web)} output (Quarto then adds CDN scripts to the page)"
+        # Shrunk to the page's column, a figure's smallest text must still read.
+        assert run.text_pt is None or run.text_pt >= plots.MIN_TEXT_PT, \
+            f"{where}: its smallest text is {run.text_pt:.1f} pt on the page (at least {plots.MIN_TEXT_PT})"
     for value in result["inline"]:
         assert value.type in ("str", "int", "float"), f"{chapter.name}: `{value.expr}` is a {value.type}"
         assert "`" not in value.text and "\\" not in value.text, f"{chapter.name}: `{value.expr}` -> {value.text!r}"
