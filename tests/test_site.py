@@ -141,7 +141,11 @@ def _figures_with_many_panels():
     import torch
 
     from core import plots
-    from core.plots import colour as cp, companion as pc, latent as pl, scoreboard as psb, vae as pv
+    from core.plots import colour as cp
+    from core.plots import companion as pc
+    from core.plots import latent as pl
+    from core.plots import scoreboard as psb
+    from core.plots import vae as pv
 
     rng = np.random.default_rng(0)
     z, y, tiles, bounds = torch.randn(500, 2), torch.randint(0, 10, (500,)), torch.rand(225, 1, 28, 28), (-2, 2, -2, 2)
