@@ -401,7 +401,7 @@ def test_a_rendered_chapters_notebook_runs_and_shows_its_pages_figures_and_table
 
     site = Path(SITE) / "report"
     html = (site / f"{chapter.stem}.html").read_text()
-    page = tuple(len(re.findall(rf'<div id="{kind}-[\w-]+" class="quarto-float', html)) for kind in ("fig", "tbl"))
+    page = tuple(len(re.findall(rf'<div id="{kind}-[\w-]+" class="[^"]*\bquarto-float\b', html)) for kind in ("fig", "tbl"))
     book = nbformat.read(site / f"{chapter.stem}.ipynb", as_version=4)
     nbformat.validate(book)
     assert qmd.shown(book) == page, f"as downloaded: {qmd.shown(book)} figures/tables, the page {page}"
