@@ -303,3 +303,30 @@ def _check_download(chapter, result):
     for target, anchor in re.findall(r"\]\(([\w-]*\.ipynb)?#([\w-]+)\)", text):
         home = (qmd.REPORT_DIR / target).with_suffix(".qmd") if target else None
         assert anchor in ids if not target else home.exists() and f"{{#{anchor}" in home.read_text(), (chapter.name, target, anchor)
+
+
+def test_facts_read_a_models_numbers_from_the_model():
+    import torch
+    from torch import nn
+
+    from core.report import facts
+
+    class Net(nn.Module):  # convolutions, then a Linear head returning two vectors (as a VAE encoder)
+        def __init__(self):
+            super().__init__()
+            self.conv = nn.Sequential(nn.Conv2d(1, 8, 3, stride=2, padding=1), nn.ReLU(), nn.Conv2d(8, 4, 3, padding=1))
+            self.head = nn.Sequential(nn.Flatten(), nn.Linear(4 * 14 * 14, 32), nn.ReLU(), nn.Linear(32, 2))
+
+        def forward(self, x):
+            h = self.head(self.conv(x))
+            return h, h
+
+    net = Net()
+    assert facts.sizes(net, torch.zeros(1, 1, 28, 28)) == ["28x28", "14x14"]  # only feature maps count
+    convs = facts.convolutions(net)
+    assert len(convs) == 2 and facts.kernel(convs) == "3x3" and facts.hidden_widths(net) == [32]
+    with pytest.raises(ValueError, match="several kernel sizes"):
+        facts.kernel([nn.Conv2d(1, 1, 3), nn.Conv2d(1, 1, 5)])
+    assert facts.parameters(nn.Linear(3, 2)) == 8
+    assert (facts.spelled(4), facts.spelled(25), facts.thousands(60000)) == ("four", "25", "60,000")
+    assert facts.listed([64, 128, 256]) == "64, 128 and 256" and facts.listed(["a"]) == "a"

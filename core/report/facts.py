@@ -52,8 +52,12 @@ def sizes(module: nn.Module, example: torch.Tensor) -> list[str]:
     """The spatial size of the feature maps as `example` (N, C, H, W) goes through `module`, each
     time it changes: ["32x32", "16x16", ...]."""
     seen = [tuple(example.shape[2:])]
-    hooks = [m.register_forward_hook(lambda m, i, out: seen.append(tuple(out.shape[2:])))
-             for m in module.modules() if not list(m.children())]
+
+    def record(layer, inputs, out):
+        if isinstance(out, torch.Tensor) and out.dim() == 4:  # feature maps, not a Linear head's vectors
+            seen.append(tuple(out.shape[2:]))
+
+    hooks = [m.register_forward_hook(record) for m in module.modules() if not list(m.children())]
     try:
         with torch.no_grad():
             module(example)
