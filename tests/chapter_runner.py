@@ -214,8 +214,8 @@ def prose(text: str) -> str:
     # Captions are prose too (Quarto computes nothing in them): they stay, the rest of a cell goes.
     text = CELL.sub(lambda m: "\n".join(line if re.match(r"#\|\s*(?:fig|tbl)-cap:", line) else ""
                                           for line in m.group(0).split("\n")), text)
-    for pattern in (r"^```.*?^```[ \t]*$", r"`[^`]*`", r"<!--.*?-->", r"\]\([^)]*\)", r"\{[#.][^}]*\}|\{\w[\w-]*=[^}]*\}",
-                    r"@(?:fig|tbl|sec)-[\w-]*\w"):
+    for pattern in (r"^```.*?^```[ \t]*$", r"`[^`]*`", r"<!--.*?-->", r"\]\([^)]*\)",
+                    r"\{[#.][^}]*\}|\{\w[\w-]*=[^}]*\}", r"@(?:fig|tbl|sec)-[\w-]*\w"):
         text = re.sub(pattern, blank, text, flags=re.S | re.M)
     return text
 
@@ -249,8 +249,8 @@ def typed_numbers(text: str) -> list[str]:
     names (2-D, 28x28, fc64, PCA-30), exercise IDs, years in citations and section numbers. The
     text an inline expression spells out in its string literals counts as prose."""
     found = []
-    for number, line in enumerate(f"{a}  {b}" for a, b in zip(prose(text).split("\n"), _expression_text(text).split("\n"))):
-        number += 1
+    lines = (f"{a}  {b}" for a, b in zip(prose(text).split("\n"), _expression_text(text).split("\n")))
+    for number, line in enumerate(lines, 1):
         line = NOTATION.sub(lambda m: re.sub(r"(?<![\d.])[012](?![\d.])", "_", m.group(0)), line)
         for m in NUMERAL.finditer(line):
             before, after = line[: m.start()], line[m.end():]
@@ -262,5 +262,6 @@ def typed_numbers(text: str) -> list[str]:
             if YEAR.match(m.group(0)) and ALLOWED_BEFORE[2].search(before):
                 continue
             found.append(f"line {number}: {line[max(0, m.start() - 40): m.end() + 30].strip()}")
-        found += [f"line {number}: {line[max(0, m.start() - 40): m.end() + 30].strip()}" for m in SPELLED_RATIO.finditer(line)]
+        found += [f"line {number}: {line[max(0, m.start() - 40): m.end() + 30].strip()}"
+                  for m in SPELLED_RATIO.finditer(line)]
     return found

@@ -297,8 +297,9 @@ def post_render(project: Path, output_dir: Path, rendered: list[str]) -> list[Pa
     for path in report.glob("*.quarto_ipynb*"):
         kept.setdefault(path.name.split(".quarto_ipynb")[0], []).append(path)
     # Pages with code cells go through Jupyter (and leave a notebook); a text-only page would not.
-    pages = {Path(p).stem for p in rendered if p.endswith(".html") and Path(p).parent.name == "report"
-             and (report / f"{Path(p).stem}.qmd").exists() and CELL.search((report / f"{Path(p).stem}.qmd").read_text())}
+    sources = {Path(p).stem: report / f"{Path(p).stem}.qmd" for p in rendered
+               if p.endswith(".html") and Path(p).parent.name == "report"}
+    pages = {page for page, qmd in sources.items() if qmd.exists() and CELL.search(qmd.read_text())}
     missing = sorted(pages - set(kept))
     if missing:
         raise SystemExit(f"no executed notebook was kept for {', '.join(missing)}: is `keep-ipynb: true` "
