@@ -11,7 +11,7 @@ import torch
 
 DIGIT_COLORS = plt.get_cmap("tab10")
 # Font size (pt) of the value ranges written under auto-scaled images.
-RANGE_LABEL_SIZE = 11
+RANGE_LABEL_SIZE = 9
 # The width (px) of the site's text column: a wider figure is shrunk to it on the page. Every
 # figure's smallest text must still measure MIN_TEXT_PT there (tests/test_report.py checks).
 COLUMN_PX = 776
@@ -62,8 +62,10 @@ def image_rows(rows: dict, col_titles=None, scale: float = 1.0, autoscale: bool 
     # The range under an image takes two lines ("min", "max") in the body's font size, so it stays
     # readable when the figure is shrunk to the page's column; each row gets room for it.
     label_height = 0.4 if autoscale else 0.0
+    # Inches per image: a row of ten fits the page's column instead of being shrunk (and its text with it).
+    side = min(scale * 0.9, (PAGE_WIDTH_IN - 1) / n)
     fig, axes = plt.subplots(len(rows), n, squeeze=False,
-                             figsize=(scale * 0.9 * n + 1, (scale * 0.95 + label_height) * len(rows)))
+                             figsize=(side * n + 1, (side * 0.95 / 0.9 + label_height) * len(rows)))
     for r, (label, images) in enumerate(rows.items()):
         for c in range(n):
             ax = axes[r, c]
