@@ -16,8 +16,9 @@ from core.data import DEFAULT_NOISE_LEVEL
 from core.denoising.denoise import METHODS, Denoisers
 from demo import references
 from demo.inputs import InputError, preprocess
+from demo.judging import Judging, Reading
 from demo.latent_map import LatentMap
-from demo.noise import corrupt, noise_kind, parse_number
+from demo.noise import MAX_SEED, corrupt, noise_kind, parse_number
 from demo.references import REFERENCE_NOISES
 
 # Why the assignment's AE and VAE bottleneck fail on noise, shown under their outputs.
@@ -31,7 +32,7 @@ class MethodResult:
     x_hat: torch.Tensor   # [1,1,28,28]
     psnr: float           # dB against the clean input
     ms: float             # wall time of the denoiser call
-    reading: tuple[int, float] | None = None   # the judge's (digit, confidence) for x_hat
+    reading: Reading | None = None   # the judge's (digit, confidence, sure) for x_hat
     what: str = ""        # for a reference: which filter / net it was
 
 
@@ -46,20 +47,23 @@ class Comparison:
     z_path: torch.Tensor | None          # MAP latent path [steps+1, d]
     warnings: list[str]
     settings: dict
-    clean_reading: tuple[int, float] | None = None
+    clean_reading: Reading | None = None
     alternatives: list[MethodResult] = field(default_factory=list)  # other MAP restarts, other digits
+    unsure_below: float | None = None    # the judge's calibrated threshold (None: no judge)
 
     def differs(self, key: str) -> bool:
-        """Does the judge read output `key` as another digit than the clean drawing?"""
+        """Does the judge read output `key` as another digit than the clean drawing? Never when it
+        is unsure what the clean drawing is: there is no digit to differ from."""
         r = self.results[key].reading
-        return bool(r and self.clean_reading and r[0] != self.clean_reading[0])
+        return bool(r and self.clean_reading and self.clean_reading.sure and r.digit != self.clean_reading.digit)
 
     def numbers(self) -> dict:
         """Plain numbers for the API / JSON output."""
         def reading(r):
-            return None if r is None else {"digit": r[0], "confidence": round(r[1], 3)}
+            return None if r is None else {"digit": r.digit, "confidence": round(r.confidence, 3), "sure": r.sure}
 
-        out = {"noisy_psnr": round(self.noisy_psnr, 3), "clean_reading": reading(self.clean_reading)}
+        out = {"noisy_psnr": round(self.noisy_psnr, 3), "clean_reading": reading(self.clean_reading),
+               "judge_unsure_below": self.unsure_below}
         for m, r in self.results.items():
             out[m] = {"psnr": round(r.psnr, 3), "ms": round(r.ms, 2), "reading": reading(r.reading),
                       "differs": self.differs(m)}
@@ -86,15 +90,15 @@ class Engine:
     """The loaded models plus everything the demo needs per request. Loaded once, shared by requests.
     MAP's settings are the denoiser's single-image policy (`denoisers.defaults`)."""
 
-    def __init__(self, denoisers, latent_map=None, *, max_beta=None, max_steps=None, judge=None,
-                 references=None):
+    def __init__(self, denoisers, latent_map=None, *, max_beta=None, max_steps=None,
+                 judging: Judging | None = None, references=None):
         self.denoisers = denoisers
         self.latent_map = latent_map
         self.methods = METHODS
         self.defaults = denoisers.defaults
         policy = self.defaults.settings(single_image=True)
         self.default_beta, self.default_steps, self.default_restarts = policy.beta, policy.steps, policy.restarts
-        self.judge = judge              # core.denoising.judge's model (.read(images) -> labels, confidences), or None
+        self.judging = judging          # every reading of a digit (demo/judging.py), or None: no judge shipped
         self.references = references or {}   # name -> fn(noisy, kind, level) -> (x_hat, what)
         # Generous ranges around the defaults; beyond them the sliders would only burn CPU.
         self.max_beta = max_beta if max_beta is not None else self.default_beta * 100
@@ -104,7 +108,7 @@ class Engine:
     def load(cls, directory=None, with_map: bool = True) -> "Engine":
         denoisers = Denoisers.load(directory)
         latent_map = LatentMap.load(directory, path_decoder=denoisers.vae.decode) if with_map else None
-        return cls(denoisers, latent_map, judge=references.load_judge(directory),
+        return cls(denoisers, latent_map, judging=Judging.load(directory),
                    references=references.load_references(directory))
 
     def beta_for(self, noise_type="Gaussian", level=None) -> float:
@@ -130,13 +134,9 @@ class Engine:
         steps = self.default_steps if steps is None else parse_number(steps, "MAP steps", 1, self.max_steps, integer=True)
         return beta, steps
 
-    def read(self, x: torch.Tensor) -> list[tuple[int, float]] | None:
-        """The judge's (digit, confidence) per image."""
-        if self.judge is None:
-            return None
-        with torch.inference_mode():
-            digit, conf = self.judge.read(x.float())
-        return [(int(d), float(c)) for d, c in zip(digit, conf)]
+    def read(self, x: torch.Tensor) -> list[Reading] | None:
+        """The judge's (digit, confidence, sure) per image."""
+        return None if self.judging is None else self.judging.read(x)
 
     def _map(self, noisy, kind, level, mask, beta, steps, seed):
         """MAP with the likelihood that fits the noise: clipping-aware for Gaussian, impulses as
@@ -156,7 +156,7 @@ class Engine:
     def _restart_images(self, out) -> tuple[torch.Tensor, torch.Tensor] | None:
         """Every MAP restart's final objective [R] and decoded image [R,1,28,28]."""
         restart_z = getattr(out, "restart_z", None)
-        if restart_z is None or self.judge is None:
+        if restart_z is None or self.judging is None:
             return None
         with torch.inference_mode():
             images = self.denoisers.vae.decode(restart_z[-1, :, 0].float()).float().clamp(0, 1)
@@ -182,11 +182,15 @@ class Engine:
                 region=None, with_references: bool = True) -> Comparison:
         """Everything for one drawing: preprocess, corrupt, run the denoisers (timed), read the outputs."""
         kind = noise_kind(noise_type)
+        level = parse_number(level, "Noise level", 0, 1)
+        seed = parse_number(seed, "Noise seed", 0, MAX_SEED, integer=True)
         beta, steps = self.check_map_settings(beta, steps, noise_type, level)
         prepared = preprocess(sketch, region if kind == "region" else None)
         clean = prepared.x
         noisy, mask = corrupt(clean, kind, level, seed, prepared.region)
-        level = float(level)
+        if region and kind != "region":   # painted, then another noise chosen: say so, never ignore it
+            prepared.warnings.append(f"The painted region is unused: the noise is {noise_type}. Choose "
+                                     "\"Painted region\" to erase what you painted.")
         results, loss_history, z_path, map_out = {}, None, None, None
         for method in self.methods:
             start = time.perf_counter()
@@ -230,7 +234,8 @@ class Engine:
                     "map_likelihood": {"gaussian": "clipping-aware" if level > 0 else "plain",
                                        "salt_pepper": "robust (impulses as missing pixels)"}.get(kind, "masked")}
         return Comparison(clean, noisy, mask, _psnr(noisy, clean), results, loss_history, z_path,
-                          prepared.warnings, settings, clean_reading, alternatives)
+                          prepared.warnings, settings, clean_reading, alternatives,
+                          None if self.judging is None else self.judging.unsure_below)
 
     def latent(self, comparison: Comparison) -> tuple[str, dict] | None:
         """Where this drawing, its noisy version, the outputs and MAP's path land on the test set's 2-D

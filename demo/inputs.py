@@ -2,6 +2,9 @@
 and size-checked, the ink of a drawing or a Sketchpad value, an upload's polarity, then MNIST's own
 recipe (crop, scale to 20 px, centre of mass at the centre).
 
+A drawing is ink on an empty (transparent) pad, like a Sketchpad layer, and is never inverted. Only
+an opaque picture (an upload, a test digit) may be white on black, MNIST's way, and is then inverted.
+
 Every problem with the user's input raises `InputError` (a ValueError) whose message is written to be
 shown as is; the app turns it into gr.Error. Nothing here imports Gradio.
 """
@@ -65,7 +68,12 @@ def _open_image(source: bytes, what: str):
         with Image.open(io.BytesIO(source)) as im:
             _check_size(*im.size, what)
             return im.convert("RGBA") if im.mode not in ("L", "LA", "RGB", "RGBA") else im.copy()
-    except (UnidentifiedImageError, Image.DecompressionBombError, SyntaxError):
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning):
+        # Pillow's own limit (the app sets it to MAX_SIDE² and makes its warning an error) fires
+        # before the header's size reaches _check_size: still "too large", never "not an image".
+        raise InputError(f"The {what} is too large: images must be {MIN_SIDE} to {MAX_SIDE} px on each "
+                         f"side (at most {MAX_SIDE}x{MAX_SIDE}).") from None
+    except (UnidentifiedImageError, SyntaxError):
         raise InputError(f"The {what} is not an image (PNG, JPEG, GIF, BMP or WebP expected).") from None
     except OSError:  # e.g. a truncated PNG: the header reads, the pixels do not
         raise InputError(f"The {what} is not an image (the file is damaged or truncated).") from None
@@ -123,7 +131,10 @@ def _check_size(w: int, h: int, what: str) -> None:
 def image_ink(image, what: str = "image") -> np.ndarray:
     """Ink [H,W] in [0,1] (1 = black stroke) of a picture of dark strokes on a light or transparent
     background: transparent pixels count as white, whatever colour they store."""
-    a = _as_array(image, what)
+    return _ink(_as_array(image, what))
+
+
+def _ink(a: np.ndarray) -> np.ndarray:
     if a.ndim == 2:
         return 1 - a
     c = a.shape[2]
@@ -132,16 +143,23 @@ def image_ink(image, what: str = "image") -> np.ndarray:
     return np.clip(1 - (grey * alpha + (1 - alpha)), 0, 1)
 
 
+def _opaque(a: np.ndarray) -> bool:
+    """No transparent pixel: a picture (an upload), not strokes on an empty pad."""
+    return a.ndim == 2 or a.shape[2] in (1, 3) or bool(a[..., -1].min() >= 1)
+
+
 def layer_ink(image, what: str = "layer") -> np.ndarray:
     """Ink of a Sketchpad layer: its alpha (strokes on a transparent layer), else as `image_ink`."""
     a = _as_array(image, what)
     if a.ndim == 3 and a.shape[2] in (2, 4):
         return a[..., -1]
-    return image_ink(a, what)
+    return _ink(a)
 
 
-def sketch_ink(value) -> np.ndarray:
-    """Ink [H,W] of a Sketchpad value {background, layers, composite} or of a bare image.
+def sketch_ink(value) -> tuple[np.ndarray, bool]:
+    """(ink [H,W], picture) of a Sketchpad value {background, layers, composite} or of a bare image.
+    `picture`: the image is opaque (an upload), so it may be white on black; strokes on a
+    transparent pad (or on Sketchpad layers) are a drawing, never inverted.
 
     `composite` (strokes flattened on the background) is used when present; through the API it may
     be None, and then the layers' alpha (and any background) is combined instead.
@@ -149,31 +167,37 @@ def sketch_ink(value) -> np.ndarray:
     if value is None:
         raise InputError("No drawing received: draw a digit on the canvas (or pick a test digit).")
     if not isinstance(value, dict):
-        return image_ink(value, "image")
+        a = _as_array(value, "image")
+        return _ink(a), _opaque(a)
     unknown = set(value) - {"background", "layers", "composite", "id"}
     if unknown:
         raise InputError(f"Unexpected drawing fields {sorted(unknown)}; expected background, layers, composite.")
     if value.get("composite") is not None:
-        return image_ink(value["composite"], "drawing")
+        a = _as_array(value["composite"], "drawing")
+        return _ink(a), _opaque(a)
     layers = value.get("layers") or []
     if not isinstance(layers, (list, tuple)):
         raise InputError("The drawing's `layers` must be a list of images.")
     inks = [layer_ink(layer, f"layer {i + 1}") for i, layer in enumerate(layers) if layer is not None]
+    picture = False
     if value.get("background") is not None:
-        inks.append(image_ink(value["background"], "background"))
+        background = _as_array(value["background"], "background")
+        picture = not inks and _opaque(background)   # an upload with nothing drawn over it
+        inks.append(_ink(background))
     if not inks:
         raise InputError("The canvas is empty: draw a digit (or pick a test digit).")
     if len({ink.shape for ink in inks}) > 1:
         raise InputError(f"The drawing's layers have different sizes {sorted({i.shape for i in inks})}.")
-    return np.maximum.reduce(inks)
+    return np.maximum.reduce(inks), picture
 
 
 def polarity(ink: np.ndarray) -> np.ndarray:
-    """Light strokes on a dark ground (an MNIST-style upload) turned into dark on light.
+    """Light strokes on a dark ground (an MNIST-style upload: only ever called on opaque pictures)
+    turned into dark on light.
 
-    Only a solid dark ground counts: nearly all of the border dark. A canvas scribbled edge to edge
+    Only a solid dark ground counts: nearly all of the border dark. A picture scribbled edge to edge
     has a dark border too, but a mixed one; inverting it would hand the models the gaps between
-    the strokes as a "digit", so it is left as is and reported as too much ink. A canvas dark
+    the strokes as a "digit", so it is left as is and reported as too much ink. A picture dark
     everywhere is left as is as well (a filled canvas, not an empty one)."""
     border = np.concatenate([ink[0], ink[-1], ink[:, 0], ink[:, -1]])
     solid = float((border > 1 - INK_THRESHOLD).mean()) >= SOLID_GROUND
@@ -248,7 +272,9 @@ def preprocess(value, region=None) -> Prepared:
     """A drawing (canvas data URL, Sketchpad value or image) -> the MNIST-like [1,1,28,28] input,
     with any warnings. `region`: an image of the same size whose ink (or alpha) marks pixels to
     erase; it comes back as `Prepared.region`, coverage per 28x28 pixel."""
-    ink = polarity(sketch_ink(value))
+    ink, picture = sketch_ink(value)
+    if picture:
+        ink = polarity(ink)
     painted = None
     if region is not None:
         painted = layer_ink(region, "painted region")

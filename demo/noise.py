@@ -2,6 +2,8 @@
 checks of the numbers the user types for them."""
 from __future__ import annotations
 
+import re
+
 import numpy as np
 import torch
 
@@ -16,16 +18,44 @@ IMPOSSIBLE = ("the whole digit is gone, so no denoiser can tell which digit it w
               "impossible. {fix}")
 
 
+# A number as a person types it: digits with at most one decimal point, an optional sign and
+# exponent. Python's float() also takes "1_000", "nan" and "infinity", none of which is a typo to accept.
+NUMBER = re.compile(r"[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?")
+MAX_QUOTE = 40   # characters of what was typed quoted back in a message
+
+
+def quoted(value) -> str:
+    """What the user typed, as a message quotes it: in quotes, cut to MAX_QUOTE characters."""
+    text = value if isinstance(value, str) else str(value)
+    text = "".join(ch if ch.isprintable() else " " for ch in text)
+    return f'"{text[:MAX_QUOTE]}…"' if len(text) > MAX_QUOTE else f'"{text}"'
+
+
 def parse_number(value, name: str, lo: float, hi: float, integer: bool = False) -> float:
-    try:
+    """A number the user typed (a text box's string, or a number through the API), checked, never
+    rounded or clamped: anything that is not a number in [lo, hi] (or not whole, where a whole
+    number is needed) gets a message that quotes what was typed and says the range."""
+    bounds = " to ".join(f"{int(b)}" if float(b).is_integer() else f"{b:g}" for b in (lo, hi))
+    wanted = f"{'a whole number' if integer else 'a number'} from {bounds}"
+    if value is None or (isinstance(value, str) and not value.strip()):
+        raise InputError(f"{name} is empty: type {wanted}.")
+    if isinstance(value, str):
+        text = value.strip()
+        if not NUMBER.fullmatch(text):
+            hint = ""
+            if "," in text and NUMBER.fullmatch(text.replace(",", ".", 1)):
+                hint = f" (write decimals with a point: {text.replace(',', '.', 1)})"
+            raise InputError(f"{name}: {quoted(value)} is not a number{hint}; type {wanted}.")
+        v = float(text)
+    elif isinstance(value, (int, float, np.integer, np.floating)) and not isinstance(value, bool):
         v = float(value)
-    except (TypeError, ValueError):
-        raise InputError(f"{name} must be a number, not {value!r}.") from None
+    else:
+        raise InputError(f"{name} must be {wanted}, not {type(value).__name__}.")
     if not np.isfinite(v) or not lo <= v <= hi:
-        raise InputError(f"{name} must be between {lo:g} and {hi:g}, not {value!r}.")
+        raise InputError(f"{name}: {quoted(value)} is out of range; type {wanted}.")
     if integer:
         if v != int(v):
-            raise InputError(f"{name} must be a whole number, not {value!r}.")
+            raise InputError(f"{name}: {quoted(value)} is not a whole number; type {wanted}.")
         return int(v)
     return v
 
@@ -50,7 +80,7 @@ def corrupt(x: torch.Tensor, kind: str, level, seed, region: torch.Tensor | None
     An erasure that leaves (almost) none of the digit's ink raises InputError: the task is impossible."""
     kind = noise_kind(kind)
     level = parse_number(level, "Noise level", 0, 1)
-    seed = parse_number(seed, "Seed", 0, MAX_SEED, integer=True)
+    seed = parse_number(seed, "Noise seed", 0, MAX_SEED, integer=True)
     if kind == "gaussian":
         return add_noise(x, level, seed), None
     if kind == "salt_pepper":

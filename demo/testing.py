@@ -1,5 +1,5 @@
-"""Helpers shared by tests/test_demo.py and bench/demo_latency.py: synthetic drawings like the
-Sketchpad sends, and starting the app in a subprocess on a free loopback port."""
+"""Helpers shared by the demo's tests and benchmarks: synthetic drawings like the Sketchpad sends,
+mouse strokes on the pad, and starting the app in a subprocess on a free loopback port."""
 from __future__ import annotations
 
 import contextlib
@@ -59,6 +59,26 @@ def draw_seven(page, selector: str = "#pad canvas.region", last: bool = False, s
         for u, v in line[1:]:
             page.mouse.move(cx + s * u, cy + s * v, steps=4)
         page.mouse.up()
+
+
+def drag(page, strokes, selector: str = "#pad canvas.region", steps: int = 4) -> None:
+    """Drag the mouse along each polyline of `strokes`, given in [0, 1] coordinates of the element
+    `selector` (x right, y down), one press per polyline: what a user's strokes do."""
+    box = page.locator(selector).first.bounding_box()
+    for line in strokes:
+        page.mouse.move(box["x"] + box["width"] * line[0][0], box["y"] + box["height"] * line[0][1])
+        page.mouse.down()
+        for u, v in line[1:]:
+            page.mouse.move(box["x"] + box["width"] * u, box["y"] + box["height"] * v, steps=steps)
+        page.mouse.up()
+
+
+# The ink on the pad (sum of the ink canvas's alpha, in pixels) and its transparent share.
+INK_ON_PAD = """(() => { const c = document.querySelector('#pad canvas.ink');
+  const d = c.getContext('2d').getImageData(0, 0, c.width, c.height).data;
+  let ink = 0, clear = 0;
+  for (let i = 3; i < d.length; i += 4) { ink += d[i] / 255; clear += d[i] === 0; }
+  return [ink, clear / (d.length / 4)]; })()"""
 
 
 def free_port() -> int:

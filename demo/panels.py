@@ -1,0 +1,119 @@
+"""The results as HTML: one card per image (the clean drawing, the noisy input, each denoiser and
+reference column) with its PSNR, time and the judge's reading, then MAP's objective curve and the
+marks on the 2-D latent map. Images go inline as tiny 28x28 PNG data URLs, so no response shares
+a file with another. Nothing here computes: demo/engine.py does.
+"""
+from __future__ import annotations
+
+import base64
+import html
+import io
+import itertools
+
+import numpy as np
+from PIL import Image
+
+from demo import engine
+
+# Card labels short enough for one line on a phone; the full name shows on hover.
+LABELS = {"clean": "Your digit, 28x28", "noisy": "Noisy input", "ae": "AE (2-D code)", "vae": "VAE (16-D)",
+          "map": "MAP (VAE decoder)", "filter": "Best filter", "dncnn": "DnCNN (learned)"}
+TITLES = {"clean": "What the models see: your drawing cropped, scaled and centred as MNIST was",
+          "noisy": "The noisy input every denoiser gets", "ae": "The A1 autoencoder (2-D ReLU code)",
+          "vae": "The 16-D VAE as a bottleneck: decode(encoder mean)",
+          "map": "MAP: the latent code whose decoding best explains the noisy input (16-D VAE decoder)",
+          "filter": "The classical filter with the best validation PSNR at this noise (scoreboard)",
+          "dncnn": "The scoreboard's learned denoising network (DnCNN), trained on Gaussian noise"}
+REFERENCE_KEYS = ("filter", "dncnn")
+ERASED_RGB = np.array([150, 30, 30], dtype=np.uint8)  # erased pixels, so a black-on-black hole shows
+UNSURE = "the judge is unsure what digit this is"
+_RUNS = itertools.count(1)   # each panel is new HTML, so the page never keeps an old "stale" mark
+
+
+def png_url(img: np.ndarray) -> str:
+    buf = io.BytesIO()
+    Image.fromarray(img).save(buf, format="png")
+    return "data:image/png;base64," + base64.b64encode(buf.getvalue()).decode()
+
+
+def noisy_view(c: engine.Comparison) -> np.ndarray:
+    img = np.repeat(engine.to_uint8(c.noisy)[..., None], 3, axis=2)
+    if c.mask is not None:
+        img[c.mask[0, 0].numpy() == 0] = ERASED_RGB
+    return img
+
+
+def reading_line(c: engine.Comparison, key: str | None, reading) -> str:
+    """The judge's reading of one image: its digit and confidence, or that it is unsure (then no
+    digit is named for the clean drawing, and no output is marked as differing from it)."""
+    if reading is None:
+        return ""
+    pct = f"{100 * reading.confidence:.0f} %"
+    if not reading.sure:
+        text = (f"{UNSURE} (best guess {pct})" if key is None
+                else f"unsure (best guess <b>{reading.digit}</b>, {pct})")
+        return f'<div class="reading unsure">{text}</div>'
+    text = f"reads <b>{reading.digit}</b> ({pct})"
+    if key is not None and c.differs(key):
+        text += f' <span class="differs">≠ your {c.clean_reading.digit}</span>'
+    return f'<div class="reading">{text}</div>'
+
+
+def image_urls(c: engine.Comparison) -> dict[str, str]:
+    """Every image of the panel as a PNG data URL, encoded once (the panel and the JSON share them)."""
+    return {"clean": png_url(engine.to_uint8(c.clean)), "noisy": png_url(noisy_view(c)),
+            **{k: png_url(engine.to_uint8(r.x_hat)) for k, r in c.results.items()}}
+
+
+def card(key: str, url: str, lines: str) -> str:
+    cls = "card ref" if key in REFERENCE_KEYS else "card"
+    return (f'<div class="{cls}" id="card-{key}" title="{html.escape(TITLES[key])}">'
+            f'<div class="label">{html.escape(LABELS[key])}</div>'
+            f'<img src="{url}" alt="{html.escape(LABELS[key])}">{lines}</div>')
+
+
+def results_html(c: engine.Comparison, urls: dict[str, str], server_ms: float) -> str:
+    clean_lines = '<div class="psnr">the clean reference</div>' + reading_line(c, None, c.clean_reading)
+    cards = [card("clean", urls["clean"], clean_lines),
+             card("noisy", urls["noisy"], f'<div class="psnr"><b>PSNR {c.noisy_psnr:.2f} dB</b></div>')]
+    for key, r in c.results.items():
+        lines = f'<div class="psnr" id="psnr-{key}"><b>PSNR {r.psnr:.2f} dB</b> · {r.ms:.0f} ms</div>'
+        lines += reading_line(c, key, r.reading)
+        if key in engine.NOTES:
+            lines += f'<div class="note">{html.escape(engine.NOTES[key])}</div>'
+        if r.what:
+            lines += f'<div class="note">{html.escape(r.what)}</div>'
+        if key == "map":
+            lines += f'<div class="note">likelihood: {html.escape(c.settings["map_likelihood"])}</div>'
+            if c.alternatives:
+                alts = "".join(f'<figure><img src="{png_url(engine.to_uint8(a.x_hat))}" alt="another MAP restart">'
+                               f'<figcaption>{a.reading.digit} ({100 * a.reading.confidence:.0f} %)</figcaption></figure>'
+                               for a in c.alternatives)
+                lines += f'<div class="alts" id="map-alternatives"><span>other restarts read:</span>{alts}</div>'
+        cards.append(card(key, urls[key], lines))
+    warn = "".join(f'<div class="warning">{html.escape(w)}</div>' for w in c.warnings)
+    timing = (f'<div class="timing" id="server-ms" data-ms="{server_ms:.1f}">computed in {server_ms:.0f} ms '
+              f'on the server (the three denoisers: {c.numbers()["total_ms"]:.0f} ms)</div>')
+    return (f'<div class="panel" data-run="{next(_RUNS)}">' + warn + '<div class="cards">' + "".join(cards)
+            + "</div>" + timing + "</div>")
+
+
+def details_html(c: engine.Comparison, overlay: str | None) -> str:
+    """MAP's objective per step as an inline SVG polyline, and the marks on the 2-D latent map (its
+    image is in the page's CSS, loaded once)."""
+    parts = []
+    if c.loss_history is not None and len(c.loss_history) > 1:
+        y = np.log10(np.maximum(c.loss_history, 1e-9))
+        lo, hi = float(y.min()), float(y.max()) if y.max() > y.min() else float(y.min()) + 1
+        pts = " ".join(f"{10 + 280 * i / (len(y) - 1):.1f},{10 + 160 * (hi - v) / (hi - lo):.1f}" for i, v in enumerate(y))
+        parts.append('<figure class="curve"><svg viewBox="0 0 300 190" role="img" aria-label="MAP objective">'
+                     '<rect x="10" y="10" width="280" height="160" fill="none" stroke="#ccc"/>'
+                     f'<polyline points="{pts}" fill="none" stroke="#2ca02c" stroke-width="2"/>'
+                     f'<text x="12" y="185" font-size="11">step 0 … {len(y) - 1}; objective {c.loss_history[0]:.3g} → '
+                     f'{c.loss_history[-1]:.3g} (log scale)</text></svg>'
+                     '<figcaption>MAP objective per step (best restart)</figcaption></figure>')
+    if overlay is not None:
+        parts.append(f'<figure class="latent"><div class="latent-map">{overlay}</div>'
+                     '<figcaption>Where the drawing, its noisy version and the outputs land on the '
+                     '2-D latent map (MAP\'s path in orange)</figcaption></figure>')
+    return f'<div class="details" data-run="{next(_RUNS)}">' + "".join(parts) + "</div>"
