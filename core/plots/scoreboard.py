@@ -4,13 +4,13 @@ from __future__ import annotations
 import matplotlib.pyplot as plt
 import numpy as np
 
-from core.plots import image_rows
+from core.plots import PAGE_WIDTH_IN, image_rows
 
 
 def psnr_and_identity(rows: list[dict], labels: dict, methods=None) -> plt.Figure:
     """Mean PSNR (left) and identity kept (right) against the noise level, one line per method."""
     methods = methods or list(dict.fromkeys(r["method"] for r in rows))
-    fig, axes = plt.subplots(1, 2, figsize=(11, 4))
+    fig, axes = plt.subplots(1, 2, figsize=(PAGE_WIDTH_IN, 4.4))
     for m in methods:
         pts = sorted((r["level"], r["psnr"], 100 * r["identity"]) for r in rows if r["method"] == m)
         if not pts:
@@ -19,11 +19,12 @@ def psnr_and_identity(rows: list[dict], labels: dict, methods=None) -> plt.Figur
         ls = ":" if m == "noisy" else ("-" if m.startswith(("map", "dncnn")) else "--")
         axes[0].plot(lv, ps, ls, marker="o", ms=3, label=labels.get(m, m))
         axes[1].plot(lv, ids, ls, marker="o", ms=3)
-    axes[0].set_ylabel("test PSNR (dB)"), axes[1].set_ylabel("identity kept (% read as the true digit)")
+    axes[0].set_ylabel("test PSNR (dB)"), axes[1].set_ylabel("identity kept (%)")
     for ax in axes:
-        ax.set_xlabel("noise level (std of the Gaussian noise)")
-    fig.legend(loc="center left", bbox_to_anchor=(1.0, 0.5), fontsize=8)
-    fig.tight_layout()
+        ax.set_xlabel("noise level (std)")
+    # One legend for both panels, under them: beside them it made the figure too wide to read.
+    fig.legend(loc="lower center", ncol=4, fontsize=8.5, bbox_to_anchor=(0.5, 0.0))
+    fig.tight_layout(rect=(0, 0.25, 1, 1))
     return fig
 
 
@@ -37,6 +38,6 @@ def wrong_digits(noisy, outputs: dict, clean, true, read_as: dict) -> plt.Figure
         for c, label in enumerate(np.asarray(read_as[name])):
             ax = fig.axes[r * len(true) + c]
             wrong = int(label) != int(true[c])
-            ax.set_xlabel(f"read {int(label)}", fontsize=7, color="tab:red" if wrong else "black")
+            ax.set_xlabel(f"read {int(label)}", fontsize=9, color="tab:red" if wrong else "black")
     fig.tight_layout(pad=0.3)
     return fig
