@@ -11,6 +11,7 @@ import torch
 from core.denoising import scoreboard as sb
 from core.denoising.posterior import artifact as part
 from core.denoising.posterior import study
+from core.denoising.posterior.diagnostics import RHAT_LIMIT
 from core.denoising.posterior.sampler import SamplerSettings
 
 COVER_GOAL, COVER_TOL = 0.90, 0.03
@@ -156,13 +157,13 @@ def validation_table(art: dict) -> list[dict]:
         row["ms / image"] = round(sum(r["ms_per_image"] for r in mine) / len(mine))
         row["median ESS"] = round(sum(r["ess_median"] for r in mine) / len(mine))
         row["ESS / s"] = round(sum(r["ess_per_s_median"] for r in mine) / len(mine))
-        row["R-hat > 1.1"] = pct(sum(r["rhat_over_1.1"] for r in mine) / len(mine), 0)
+        row[f"R-hat > {RHAT_LIMIT}"] = pct(sum(r["rhat_over_1.1"] for r in mine) / len(mine), 0)
     return list(by.values())
 
 
 def diagnostics_table(art: dict) -> list[dict]:
     return [{"noise": r["level"], "median worst R-hat": round(r["diagnostics"]["rhat_median"], 2),
-             "R-hat > 1.1": pct(r["diagnostics"]["rhat_over_1.1"], 0),
+             f"R-hat > {RHAT_LIMIT}": pct(r["diagnostics"]["rhat_over_1.1"], 0),
              "median worst ESS": round(r["diagnostics"]["ess_median"]),
              "ESS per second": round(r["diagnostics"]["ess_per_s_median"]),
              "ms / image": round(r["ms_per_image"])} for r in rows(art)]
@@ -289,7 +290,7 @@ def sentences(art: dict, board: dict) -> dict[str, str]:
     out["mixing"] = ("The chains agree on most images at every level." if not mixed else
                      f"At {_levels(mixed)} the chains of many images disagree: {art['params']['settings']['keep']} kept "
                      "steps are short against the chains' autocorrelation (the effective sample sizes below). On the "
-                     f"validation images the longest budget ({longest}) has R-hat above 1.1 for {pct(share(longest), 0)} "
+                     f"validation images the longest budget ({longest}) has R-hat above {RHAT_LIMIT} for {pct(share(longest), 0)} "
                      f"of the images against {pct(share(chosen), 0)} for the chosen one, while its mean gains "
                      f"{gain(longest) - gain(chosen):+.3f} dB more over MAP: "
                      + ("the posterior mean, what the board scores, is settled before the chains have mixed."

@@ -18,6 +18,8 @@ import math
 import torch
 from torch import Tensor
 
+RHAT_LIMIT = 1.1   # above it an image's chains have not mixed (the usual limit, Vehtari et al. 2021)
+
 
 def _split(draws: Tensor) -> Tensor:
     """[T, C, ...] -> [T // 2, 2C, ...]: each chain's first and second half as two chains."""

@@ -20,7 +20,7 @@ import torch
 from core import data, metrics
 from core.denoising import judge
 from core.denoising.posterior import claims
-from core.denoising.posterior.diagnostics import ece, interval, reliability
+from core.denoising.posterior.diagnostics import RHAT_LIMIT, ece, interval, reliability
 
 CHUNK = 50           # as the scoreboard: seeded restarts and chains do not depend on n
 DRAWS = 64           # decoded draws per image for intervals and the judges
@@ -98,7 +98,7 @@ def summary(per: dict, level: float, condition: str, judge_names) -> dict:
                         **{f"{k}_ink": float(per[f"cover_{k}_ink"].sum() / per["ink"].sum())
                            for k in ("posterior", "predictive")}},
            "diagnostics": {"rhat_median": float(per["rhat"].median()),
-                           "rhat_over_1.1": float((per["rhat"] > 1.1).float().mean()),
+                           "rhat_over_1.1": float((per["rhat"] > RHAT_LIMIT).float().mean()),
                            "rhat_over_1.01": float((per["rhat"] > 1.01).float().mean()),
                            "ess_median": float(per["ess"].median()),
                            "ess_per_s_median": float((per["ess"] / per["seconds"]).median())}}

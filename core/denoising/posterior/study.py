@@ -16,7 +16,7 @@ import torch
 from core import data, metrics
 from core.denoising import baselines
 from core.denoising.posterior import claims
-from core.denoising.posterior.diagnostics import ece
+from core.denoising.posterior.diagnostics import RHAT_LIMIT, ece
 from core.denoising.posterior.sampler import SamplerSettings
 
 LEVELS = (0.1, 0.3, 0.5, 0.8)
@@ -62,7 +62,7 @@ def run(den, n: int = VAL_N, levels=LEVELS, grid=GRID, progress: bool = True) ->
                      "psnr": float(metrics.psnr(res.mean, clean).mean()), "gain_vs_map": float(gain.mean()),
                      "gain_se": float(gain.std() / n ** 0.5), "ms_per_image": 1000 * seconds,
                      "rhat_median": float(diag["rhat"].median()),
-                     "rhat_over_1.1": float((diag["rhat"] > 1.1).float().mean()),
+                     "rhat_over_1.1": float((diag["rhat"] > RHAT_LIMIT).float().mean()),
                      "ess_median": float(diag["ess"].median()),
                      "ess_per_s_median": float((diag["ess"] / seconds).median()),
                      "accept": float(res.accept.mean())})
