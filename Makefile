@@ -75,22 +75,34 @@ verify: data
 
 # Renders the site into _site/ with the quarto on the PATH, else with the one the quarto-cli
 # package brings beside $(PY) (installed on first use; its install downloads Quarto itself).
+# Each failure says what failed: a quarto on the PATH that does not run, the package's install,
+# or the quarto the package brought.
 # The venv's Python is registered as the "python3" Jupyter kernel inside the venv (it wins over
-# a user-wide one there), and QUARTO_PYTHON makes Quarto look for kernels with that Python.
+# a user-wide one there), and QUARTO_PYTHON makes Quarto look for kernels with that Python (the
+# post-render step that writes the downloadable notebooks runs with it too).
 QUARTO_PACKAGE ?= quarto-cli
 QUARTO_LOG := $(or $(TMPDIR),/tmp)/aelab-quarto-install.log
+QUARTO_HELP := Install Quarto from quarto.org (Get Started) or put a working quarto on the PATH, then rerun make report. ('make test' executes every chapter without Quarto.)
 report: $(SETUP)
 	@quarto=$$(command -v quarto || true); \
-	if [ -z "$$quarto" ]; then \
+	if [ -n "$$quarto" ]; then \
+	  if ! "$$quarto" --version >/dev/null 2>&1; then \
+	    echo "make report: the quarto on the PATH ($$quarto) fails 'quarto --version'. Repair it, or take it off the PATH to have make report install the $(QUARTO_PACKAGE) package instead."; \
+	    exit 1; \
+	  fi; \
+	else \
 	  quarto=$(dir $(abspath $(PY)))quarto; \
 	  if ! "$$quarto" --version >/dev/null 2>&1; then \
 	    echo "No quarto on the PATH: installing the $(QUARTO_PACKAGE) package beside $(PY) (log: $(QUARTO_LOG))"; \
-	    $(PY) -m pip install --disable-pip-version-check $(QUARTO_PACKAGE) >$(QUARTO_LOG) 2>&1 || true; \
+	    if ! $(PY) -m pip install --disable-pip-version-check $(QUARTO_PACKAGE) >$(QUARTO_LOG) 2>&1; then \
+	      echo "make report needs Quarto, and installing the $(QUARTO_PACKAGE) package failed (see $(QUARTO_LOG); it downloads Quarto from the internet). $(QUARTO_HELP)"; \
+	      exit 1; \
+	    fi; \
+	    if ! "$$quarto" --version >/dev/null 2>&1; then \
+	      echo "make report needs Quarto: the $(QUARTO_PACKAGE) package installed, but its $$quarto fails 'quarto --version' (install log: $(QUARTO_LOG)). $(QUARTO_HELP)"; \
+	      exit 1; \
+	    fi; \
 	  fi; \
-	fi; \
-	if ! "$$quarto" --version >/dev/null 2>&1; then \
-	  echo "make report needs Quarto, and installing the $(QUARTO_PACKAGE) package failed (see $(QUARTO_LOG); it downloads Quarto from the internet). Install Quarto from quarto.org (Get Started) or put a quarto on the PATH, then rerun make report. ('make test' executes every chapter without Quarto.)"; \
-	  exit 1; \
 	fi; \
 	$(PY) -m ipykernel install --sys-prefix --name python3 --display-name "Python 3 (Autoencoder Lab)" >/dev/null && \
 	echo "Rendering the site with $$quarto $$("$$quarto" --version)" && \

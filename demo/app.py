@@ -72,7 +72,8 @@ def example_pixels() -> list[list[int]]:
 
 
 try:
-    ENGINE = engine.Engine.load()
+    # AELAB_DEMO_POSTERIOR=0 leaves the posterior out (bench.demo_click measures what it costs).
+    ENGINE = engine.Engine.load(posterior=os.environ.get("AELAB_DEMO_POSTERIOR", "1") != "0")
     EXAMPLES = example_pixels()
     # One request's work at start (torch and oneDNN set up lazily): the first visitor sees the
     # same latencies as every later one.
@@ -117,7 +118,8 @@ def compare(drawing, noise_type="Gaussian", level=str(DEFAULT_NOISE_LEVEL), seed
     server_ms = 1000 * (time.perf_counter() - start)
     numbers = {**c.numbers(), "server_ms": round(server_ms, 1), "images": urls,
                "latent_map": latent[1] if latent else None}
-    return panels.results_html(c, urls, server_ms), details, numbers
+    label = c.posterior.label_probs if c.posterior is not None else None
+    return panels.results_html(c, urls, server_ms), details, label, numbers
 
 
 def quiet_checks(component, name: str):
@@ -214,13 +216,15 @@ with gr.Blocks(title="Autoencoder Lab: denoising demo", delete_cache=(600, 1800)
         with gr.Column(scale=1, min_width=300):
             results = gr.HTML('<p class="placeholder">Results appear here.</p>', elem_id="results",
                               padding=False)
+            digits = gr.Label(num_top_classes=3, label="Which digit? (the judge on posterior draws)",
+                              elem_id="posterior-label")
             details = gr.HTML(elem_id="details", padding=False)
     # Every number and image as JSON, for API callers: the page shows them in the cards, and a
     # rendered JSON tree of the images slowed every result in the browser (timed as bench.demo_click does).
     numbers = gr.JSON(label="numbers", visible=False)
 
     run.click(compare, [drawing, noise_type, level, seed, beta, steps, auto_beta, region],
-              [results, details, numbers], js=page.CAPTURE_JS, api_name="compare",
+              [results, details, digits, numbers], js=page.CAPTURE_JS, api_name="compare",
               concurrency_limit=CONCURRENCY, trigger_mode="always_last"
               ).failure(None, None, None, js=page.STALE_JS, queue=False, api_visibility="private")
     for control in (noise_type, level, auto_beta):

@@ -50,6 +50,7 @@ class Comparison:
     clean_reading: Reading | None = None
     alternatives: list[MethodResult] = field(default_factory=list)  # other MAP restarts, other digits
     unsure_below: float | None = None    # the judge's calibrated threshold (None: no judge)
+    posterior: object | None = None      # core.denoising.posterior.single.DrawingPosterior (sd, draws, digits, flag)
 
     def differs(self, key: str) -> bool:
         """Does the judge read output `key` as another digit than the clean drawing? Never when it
@@ -68,6 +69,12 @@ class Comparison:
             out[m] = {"psnr": round(r.psnr, 3), "ms": round(r.ms, 2), "reading": reading(r.reading),
                       "differs": self.differs(m)}
         out["map_alternatives"] = [{"psnr": round(a.psnr, 3), "reading": reading(a.reading)} for a in self.alternatives]
+        if self.posterior is not None:
+            p = self.posterior
+            out["posterior_extra"] = {"digit_probabilities": {k: round(v, 4) for k, v in p.label_probs.items()},
+                                      "misfit": round(p.misfit, 3), "misfit_threshold": p.threshold,
+                                      "flagged": p.flagged, "max_sd": round(float(p.std.max()), 4),
+                                      "ms": round(p.ms, 2)}
         out["total_ms"] = round(sum(self.results[m].ms for m in ("ae", "vae", "map") if m in self.results), 2)
         return {**out, **self.settings}
 
@@ -91,25 +98,30 @@ class Engine:
     MAP's settings are the denoiser's single-image policy (`denoisers.defaults`)."""
 
     def __init__(self, denoisers, latent_map=None, *, max_beta=None, max_steps=None,
-                 judging: Judging | None = None, references=None):
+                 judging: Judging | None = None, references=None, posterior: bool = True,
+                 posterior_artifact: dict | None = None):
         self.denoisers = denoisers
         self.latent_map = latent_map
-        self.methods = METHODS
+        self.methods = (*METHODS, "posterior") if posterior else METHODS
         self.defaults = denoisers.defaults
         policy = self.defaults.settings(single_image=True)
         self.default_beta, self.default_steps, self.default_restarts = policy.beta, policy.steps, policy.restarts
         self.judging = judging          # every reading of a digit (demo/judging.py), or None: no judge shipped
         self.references = references or {}   # name -> fn(noisy, kind, level) -> (x_hat, what)
+        # The posterior through the VAE prior, started at MAP's restarts; the misfit warning's threshold
+        # comes from results/posterior.json (None: the posterior is shown without a warning).
+        self.with_posterior, self.posterior_artifact = posterior, posterior_artifact
         # Generous ranges around the defaults; beyond them the sliders would only burn CPU.
         self.max_beta = max_beta if max_beta is not None else self.default_beta * 100
         self.max_steps = max_steps if max_steps is not None else max(200, 4 * self.default_steps)
 
     @classmethod
-    def load(cls, directory=None, with_map: bool = True) -> "Engine":
+    def load(cls, directory=None, with_map: bool = True, posterior: bool = True) -> "Engine":
         denoisers = Denoisers.load(directory)
         latent_map = LatentMap.load(directory, path_decoder=denoisers.vae.decode) if with_map else None
         return cls(denoisers, latent_map, judging=Judging.load(directory),
-                   references=references.load_references(directory))
+                   references=references.load_references(directory), posterior=posterior,
+                   posterior_artifact=_posterior_artifact() if posterior else None)
 
     def beta_for(self, noise_type="Gaussian", level=None) -> float:
         """MAP's default beta: for Gaussian noise the one validated per level for the clipping-aware
@@ -150,8 +162,21 @@ class Engine:
         vae = self.denoisers.vae
         with torch.inference_mode():
             init = vae.encode(noisy).float().clone()
-        return denoise.map_estimate(vae.decode, noisy, beta=beta, steps=steps, restarts=self.default_restarts,
-                                    mask=mask, seed=seed, init=init, noise_std=noise_std, all_restarts=True)
+        out = denoise.map_estimate(vae.decode, noisy, beta=beta, steps=steps, restarts=self.default_restarts,
+                                   mask=mask, seed=seed, init=init, noise_std=noise_std, all_restarts=True)
+        out.params["mask"] = mask
+        return out
+
+    def _posterior(self, noisy, kind, level, map_out, beta, seed):
+        """The posterior with MAP's likelihood and beta, its chains started at MAP's restarts."""
+        from core.denoising.posterior import single
+
+        noise_std = float(level) if kind == "gaussian" and level > 0 else None
+        mask = map_out.params.get("mask")
+        if beta <= 0 or (noise_std is None and mask is None and kind == "gaussian"):
+            return None  # no noise (or beta 0): nothing to be uncertain about, no likelihood to sample
+        return single.for_drawing(self.denoisers, noisy, noise_level=noise_std, mask=mask,
+                                  art=self.posterior_artifact, seed=seed, found=map_out, beta=beta)
 
     def _restart_images(self, out) -> tuple[torch.Tensor, torch.Tensor] | None:
         """Every MAP restart's final objective [R] and decoded image [R,1,28,28]."""
@@ -191,11 +216,18 @@ class Engine:
         if region and kind != "region":   # painted, then another noise chosen: say so, never ignore it
             prepared.warnings.append(f"The painted region is unused: the noise is {noise_type}. Choose "
                                      "\"Painted region\" to erase what you painted.")
-        results, loss_history, z_path, map_out = {}, None, None, None
+        results, loss_history, z_path, map_out, post = {}, None, None, None, None
         for method in self.methods:
             start = time.perf_counter()
             if method == "map":  # needs autograd through the decoder
                 out = map_out = self._map(noisy, kind, level, mask, beta, steps, int(seed))
+            elif method == "posterior":
+                post = self._posterior(noisy, kind, level, map_out, beta, int(seed)) if map_out is not None else None
+                if post is not None:
+                    results[method] = MethodResult(post.mean[None], _psnr(post.mean[None], clean), post.ms)
+                    if post.flagged:
+                        prepared.warnings.append(post.warning)
+                continue
             else:
                 with torch.inference_mode():
                     out = self.denoisers(method, noisy)
@@ -235,7 +267,7 @@ class Engine:
                                        "salt_pepper": "robust (impulses as missing pixels)"}.get(kind, "masked")}
         return Comparison(clean, noisy, mask, _psnr(noisy, clean), results, loss_history, z_path,
                           prepared.warnings, settings, clean_reading, alternatives,
-                          None if self.judging is None else self.judging.unsure_below)
+                          None if self.judging is None else self.judging.unsure_below, post)
 
     def latent(self, comparison: Comparison) -> tuple[str, dict] | None:
         """Where this drawing, its noisy version, the outputs and MAP's path land on the test set's 2-D
@@ -246,6 +278,17 @@ class Engine:
         numbers = {"model": self.latent_map.name, **{k: np.round(v, 4).tolist() for k, v in points.items()},
                    "map_path": None if path is None else np.round(path, 4).tolist()}
         return self.latent_map.overlay(points, path), numbers
+
+
+def _posterior_artifact() -> dict | None:
+    """results/posterior.json if it is current (its misfit threshold), else None (no warning)."""
+    from core.denoising.posterior import artifact
+    from core.denoising.scoreboard import StaleArtifact
+
+    try:
+        return artifact.load_artifact()
+    except (StaleArtifact, OSError, ValueError):
+        return None
 
 
 def to_uint8(x: torch.Tensor, factor: int = 1) -> np.ndarray:

@@ -36,6 +36,7 @@ CSS = """
 .differs { color: #fff; background: #b00020; padding: 0 3px; border-radius: 3px; }
 .alts { display: flex; gap: 4px; align-items: center; flex-wrap: wrap; font-size: 0.72rem; }
 .alts figure { margin: 0; width: 40px; text-align: center; } .alts img { width: 40px; }
+#posterior-draws figure, #posterior-draws img { width: 26px; } #posterior-draws > span { flex-basis: 100%; }
 .no-refs .card.ref { display: none; }
 .warning { color: #8a5300; font-size: 0.85rem; }
 .timing { color: #777; font-size: 0.75rem; margin-top: 4px; }

@@ -17,11 +17,13 @@ from demo import engine
 
 # Card labels short enough for one line on a phone; the full name shows on hover.
 LABELS = {"clean": "Your digit, 28x28", "noisy": "Noisy input", "ae": "AE (2-D code)", "vae": "VAE (16-D)",
-          "map": "MAP (VAE decoder)", "filter": "Best filter", "dncnn": "DnCNN (learned)"}
+          "map": "MAP (VAE decoder)", "posterior": "Posterior mean", "filter": "Best filter",
+          "dncnn": "DnCNN (learned)"}
 TITLES = {"clean": "What the models see: your drawing cropped, scaled and centred as MNIST was",
           "noisy": "The noisy input every denoiser gets", "ae": "The A1 autoencoder (2-D ReLU code)",
           "vae": "The 16-D VAE as a bottleneck: decode(encoder mean)",
           "map": "MAP: the latent code whose decoding best explains the noisy input (16-D VAE decoder)",
+          "posterior": "The mean of the posterior through the VAE prior (MALA chains started at MAP's restarts)",
           "filter": "The classical filter with the best validation PSNR at this noise (scoreboard)",
           "dncnn": "The scoreboard's learned denoising network (DnCNN), trained on Gaussian noise"}
 REFERENCE_KEYS = ("filter", "dncnn")
@@ -65,6 +67,23 @@ def image_urls(c: engine.Comparison) -> dict[str, str]:
             **{k: png_url(engine.to_uint8(r.x_hat)) for k, r in c.results.items()}}
 
 
+def posterior_lines(p) -> str:
+    """Under the posterior mean: its sd map (white = the largest sd shown, written beside it), a few
+    posterior draws, the most likely digits, and the misfit warning when it fires."""
+    sd = p.std[None] / max(float(p.std.max()), 1e-6)
+    draws = "".join(f'<figure><img src="{png_url(engine.to_uint8(d[None]))}" alt="a posterior draw"></figure>'
+                    for d in p.draws)
+    top = sorted(p.label_probs.items(), key=lambda kv: -kv[1])[:3]
+    digits = ", ".join(f"<b>{d}</b> {100 * v:.0f} %" for d, v in top)
+    out = (f'<div class="alts" id="posterior-sd"><span>uncertainty (sd, white {float(p.std.max()):.2f}):</span>'
+           f'<figure><img src="{png_url(engine.to_uint8(sd))}" alt="posterior standard deviation"></figure></div>'
+           f'<div class="alts" id="posterior-draws"><span>draws:</span>{draws}</div>'
+           f'<div class="reading" id="posterior-digits">could be {digits}</div>')
+    if p.flagged:
+        out += f'<div class="warning" id="posterior-warning">{html.escape(p.warning)}</div>'
+    return out
+
+
 def card(key: str, url: str, lines: str) -> str:
     cls = "card ref" if key in REFERENCE_KEYS else "card"
     return (f'<div class="{cls}" id="card-{key}" title="{html.escape(TITLES[key])}">'
@@ -90,6 +109,8 @@ def results_html(c: engine.Comparison, urls: dict[str, str], server_ms: float) -
                                f'<figcaption>{a.reading.digit} ({100 * a.reading.confidence:.0f} %)</figcaption></figure>'
                                for a in c.alternatives)
                 lines += f'<div class="alts" id="map-alternatives"><span>other restarts read:</span>{alts}</div>'
+        if key == "posterior" and c.posterior is not None:
+            lines += posterior_lines(c.posterior)
         cards.append(card(key, urls[key], lines))
     warn = "".join(f'<div class="warning">{html.escape(w)}</div>' for w in c.warnings)
     timing = (f'<div class="timing" id="server-ms" data-ms="{server_ms:.1f}">computed in {server_ms:.0f} ms '

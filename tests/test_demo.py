@@ -228,7 +228,7 @@ def engine():
 
 def test_compare_runs_the_three_denoisers(engine):
     c = engine.compare(sketch(drawing("seven")), "Gaussian", 0.5, 0)
-    assert list(c.results)[:3] == list(engine.methods) == ["ae", "vae", "map"]
+    assert list(c.results)[:4] == list(engine.methods) == ["ae", "vae", "map", "posterior"]
     for r in c.results.values():
         assert r.x_hat.shape == (1, 1, 28, 28) and np.isfinite(r.psnr) and r.ms > 0
     # A denoiser that understood the digit beats the noisy input (the whole point of the demo).
@@ -237,6 +237,30 @@ def test_compare_runs_the_three_denoisers(engine):
     assert c.loss_history[-1] <= c.loss_history[0]
     numbers = c.numbers()
     assert set(numbers) >= {"noisy_psnr", "ae", "vae", "map", "total_ms"}
+
+
+def test_the_posterior_sits_beside_map_with_its_uncertainty_and_digits(engine):
+    c = engine.compare(sketch(drawing("seven")), "Gaussian", 0.5, 0)
+    p = c.posterior
+    assert p.mean.shape == p.std.shape == (1, 28, 28) and p.draws.shape == (4, 1, 28, 28)
+    assert torch.allclose(c.results["posterior"].x_hat[0], p.mean)
+    assert max(p.label_probs, key=p.label_probs.get) == str(c.clean_reading.digit)
+    assert not p.flagged and p.warning not in c.warnings
+    assert p.std.max() > 0.01  # the strokes' uncertainty shows
+    erased = engine.compare(sketch(drawing("zero")), "Erased block", 0.6, 1)
+    assert erased.posterior is not None and erased.posterior.threshold is None  # no calibrated flag for masks
+
+
+def test_the_posterior_warns_on_an_image_that_is_not_a_digit(engine):
+    from core import data
+    from core.denoising.posterior import nondigits
+
+    if engine.posterior_artifact is None:
+        pytest.skip("needs a current results/posterior.json (its misfit threshold)")
+    noisy = data.add_noise(nondigits.patches(1), 0.5, seed=0)
+    found = engine._map(noisy, "gaussian", 0.5, None, engine.beta_for("Gaussian", 0.5), engine.default_steps, 0)
+    post = engine._posterior(noisy, "gaussian", 0.5, found, engine.beta_for("Gaussian", 0.5), 0)
+    assert post.flagged and post.misfit > post.threshold and "does not look like a digit" in post.warning
 
 
 def test_map_uses_the_inpainting_mask_and_the_sliders(engine):

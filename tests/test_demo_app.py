@@ -62,10 +62,17 @@ def test_api_answers_with_every_output_and_reading(app_url):
     from gradio_client import Client
 
     client = Client(app_url, verbose=False, download_files=False)
-    results, details, numbers = client.predict(drawing=SEVEN, noise_type="Gaussian", level=0.5, seed=0,
-                                               api_name="/compare")
+    results, details, digits, numbers = client.predict(drawing=SEVEN, noise_type="Gaussian", level=0.5, seed=0,
+                                                       api_name="/compare")
     assert all(numbers[m]["ms"] > 0 and np.isfinite(numbers[m]["psnr"]) for m in ("ae", "vae", "map", "filter", "dncnn"))
     assert numbers["clean_reading"]["digit"] == 7 and numbers["map_likelihood"] == "clipping-aware"
+    # The posterior beside MAP: its mean as a card, its sd map and draws under it, the digits it
+    # could be (a gr.Label: the most likely first) and the misfit test's verdict.
+    post = numbers["posterior_extra"]
+    assert numbers["posterior"]["ms"] > 0 and 'id="card-posterior"' in results and 'id="posterior-sd"' in results
+    assert digits["label"] == max(post["digit_probabilities"], key=post["digit_probabilities"].get) == "7"
+    assert sum(post["digit_probabilities"].values()) == pytest.approx(1, abs=1e-3)
+    assert ('id="posterior-warning"' in results) == post["flagged"] and not post["flagged"]
     for key in ("ae", "vae", "map"):
         assert f'id="psnr-{key}"' in results and "dB" in results
     assert "Trained on clean digits only" in results and "reads" in results
@@ -107,10 +114,10 @@ def test_30_concurrent_calls_each_get_their_own_complete_images(app_url):
             for seed in range(30)]
     with ThreadPoolExecutor(30) as pool:
         results = list(pool.map(lambda job: job.result(timeout=900), jobs))
-    for _, _, numbers in results:
+    for *_, numbers in results:
         for url in numbers["images"].values():
             assert decode(url).size > 0
-    assert len({r[2]["noisy_psnr"] for r in results}) == 3  # each call its own seed
+    assert len({r[-1]["noisy_psnr"] for r in results}) == 3  # each call its own seed
 
 
 def _error(client, *args, **kwargs) -> str:

@@ -121,12 +121,80 @@ def test_the_site_root_sends_readers_to_the_index_without_javascript():
     root = (ROOT / "index.html").read_text()
     assert re.search(r'<meta http-equiv="refresh" content="0; url=report/index.html">', root)
     assert '<a href="report/index.html">' in root and "<script" not in root
-    assert "index.html" in CONFIG["project"]["resources"]  # copied to _site/index.html
+    assert "/index.html" in CONFIG["project"]["resources"]  # copied to _site/index.html
+
+
+def test_only_the_sites_own_files_are_resources():
+    """Quarto matches a resource without a slash at any depth: `index.html` also copied the
+    index.html files of packages inside .venv/ into _site/. Every resource is anchored at the root."""
+    resources = CONFIG["project"].get("resources", [])
+    assert resources and all(r.startswith("/") for r in resources), resources
+    assert all((ROOT / r.lstrip("/")).exists() for r in resources)
     # An alias to /index.html would make Quarto write its JavaScript-only redirect there too.
     assert "/index.html" not in (_front_matter(qmd.REPORT_DIR / "index.qmd").get("aliases") or [])
 
 
-COLUMN_PX = 776  # the width of the page's text column: wider figures are shrunk to it
+def _figures_with_many_panels():
+    """The figure functions whose text came out too small on the page, with synthetic inputs of
+    the sizes the chapters give them (three loss curves, two grids, the whole scoreboard...)."""
+    import numpy as np
+    import torch
+
+    from core import plots
+    from core.plots import colour as cp
+    from core.plots import companion as pc
+    from core.plots import latent as pl
+    from core.plots import scoreboard as psb
+    from core.plots import vae as pv
+
+    rng = np.random.default_rng(0)
+    z, y, tiles, bounds = torch.randn(500, 2), torch.randint(0, 10, (500,)), torch.rand(225, 1, 28, 28), (-2, 2, -2, 2)
+    curve = {"train": {"loss": [3.0, 2.0], "recon": [3.0, 2.0], "kl": [1.0, 2.0]},
+             "test": {"loss": [3.0, 2.0], "recon": [3.0, 2.0], "kl": [1.0, 2.0]}}
+    levels, betas = (0.1, 0.3, 0.5, 0.8), (0.01, 0.1, 1.0)
+    methods = ["noisy", "ae", "vae", "map", "map_clip", "dncnn", "gaussian", "median", "nlm", "tv", "wavelet", "bm3d"]
+    board = [{"method": m, "level": lv, "psnr": 10.0, "identity": 0.5} for m in methods for lv in levels]
+    split = {"train": {"mse": [0.02, 0.01]}, "val": {"mse": [0.02, 0.01]}, "test": {"mse": [0.02, 0.01]}}
+    images = lambda n: torch.rand(n, 1, 28, 28)
+    return {
+        "loss_curves": lambda: plots.loss_curves(curve, keys=("loss", "recon", "kl")),
+        "grid_beside_scatter": lambda: pl.grid_beside_scatter(tiles, bounds, 15, z, y),
+        "grids_side_by_side": lambda: pv.grids_side_by_side(*[{"images": tiles, "bounds": bounds, "z": z}] * 2, 15, labels=y),
+        "map_loss": lambda: pv.map_loss(torch.rand(30, 10), list(range(10)), {"L-BFGS": torch.rand(30), "Adam": torch.rand(30)}),
+        "beta_curve": lambda: pv.beta_curve({"beta_psnr": rng.random((4, 3)), "beta_psnr_clip": rng.random((4, 3))},
+                                            levels, betas, {str(v): 0.1 for v in levels}, {str(v): 0.1 for v in levels}),
+        "psnr_and_identity": lambda: psb.psnr_and_identity(board, {m: f"{m} filter" for m in methods}),
+        "wrong_digits": lambda: psb.wrong_digits(images(8), {"MAP": images(8)}, images(8), list(range(8)), {"MAP": list(range(8))}),
+        "mosaic_rows": lambda: pc.mosaic_rows({n: images(10) for n in ("input", "fc64", "fc128")}, col_titles=list(range(10))),
+        "filter_rows": lambda: pc.filter_rows({"dae": torch.randn(8, 28, 28)}, {"dae": [f"unit {i}" for i in range(8)]}),
+        "denoiser_curves": lambda: cp.denoiser_curves({"plain conv AE": split, "conv AE + dropout": split, "conv VAE": split}),
+        "tsne_maps": lambda: cp.tsne_maps({t: (rng.normal(size=(300, 2)), rng.integers(0, 10, 300)) for t in "abc"}),
+        "tsne_3d_static": lambda: cp.tsne_3d_static(rng.normal(size=(300, 3)), rng.integers(0, 10, 300)),
+    }
+
+
+@pytest.mark.parametrize("name", list(_figures_with_many_panels()))
+def test_a_figures_text_reads_at_the_pages_width(name):
+    """Shrunk to the text column, the smallest text of the figure is at least plots.MIN_TEXT_PT
+    (the slow chapter tests measure every real figure the same way)."""
+    from core import plots
+
+    plots.style()
+    fig = _figures_with_many_panels()[name]()
+    assert plots.text_on_page(fig) >= plots.MIN_TEXT_PT
+    assert fig.get_figwidth() <= plots.PAGE_WIDTH_IN + 1  # no longer grows with its panels
+
+
+def test_text_on_page_shrinks_a_wide_figure_to_the_column():
+    import matplotlib.pyplot as plt
+
+    from core import plots
+
+    fig = plt.figure(figsize=(2 * plots.COLUMN_PX / 110, 2), dpi=110)
+    fig.add_axes((0, 0, 1, 1)).set_title("a title", fontsize=10)  # the axes fill the figure
+    assert 4.5 < plots.text_on_page(fig) < 5  # half of 10 pt, less the margin: twice the column's width
+    fig.set_size_inches(plots.COLUMN_PX / 110 / 2, 2)
+    assert plots.text_on_page(fig) == pytest.approx(min(10, plt.rcParams["font.size"]))
 
 
 def test_the_ranges_under_auto_scaled_images_are_readable():
@@ -142,7 +210,7 @@ def test_the_ranges_under_auto_scaled_images_are_readable():
     fig = P.scaled_rows({"PCA-30": images, "fc64": images * 0.5}, col_titles=list(range(10)))
     fig.canvas.draw()
     renderer = fig.canvas.get_renderer()
-    shrink = min(1.0, COLUMN_PX / (fig.get_figwidth() * fig.dpi))
+    shrink = min(1.0, plots.COLUMN_PX / (fig.get_figwidth() * fig.dpi))
     image_axes = [ax for ax in fig.axes if ax.images]
     assert len(image_axes) == 20
     for ax in image_axes:
@@ -161,6 +229,17 @@ def test_each_page_is_also_a_notebook_linked_from_it():
     assert "ipynb" in CONFIG["format"]
     links = HTML.get("format-links", True)
     assert links is True or "ipynb" in links
+
+
+def test_each_chapter_executes_once_per_render():
+    """Quarto executes a page once per format. The HTML page's execution is kept (keep-ipynb) and
+    becomes the downloadable notebook after the render; the ipynb format only provides the link
+    and executes nothing."""
+    assert HTML.get("keep-ipynb") is True
+    assert CONFIG["format"]["ipynb"]["execute"]["enabled"] is False
+    assert all(f in ("html", "ipynb") for f in CONFIG["format"]), "another format would execute every page again"
+    post = CONFIG["project"]["post-render"]
+    assert "-m core.report.notebook" in (post if isinstance(post, str) else " ".join(post))
 
 
 def test_each_page_shows_its_source():
@@ -267,6 +346,33 @@ def test_make_report_says_what_to_install_when_quarto_cannot_be_had(tmp_path):
 
 
 @needs_make
+def test_make_report_says_when_the_quarto_on_the_path_is_broken(tmp_path):
+    """A quarto on the PATH that fails `--version` is named as what failed: nothing is installed,
+    no install log is mentioned."""
+    venv = _fake_venv(tmp_path, pip_brings_quarto=True)
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    (bin_dir / "quarto").write_text('#!/bin/sh\necho "path-quarto $*" >> "$LOG"\nexit 3\n')
+    (bin_dir / "quarto").chmod(0o755)
+    run, log = _make_report(venv, tmp_path, path=f"{bin_dir}:{SYSTEM_PATH}")
+    assert run.returncode != 0
+    said = [line for line in run.stdout.splitlines() if "fails 'quarto --version'" in line]
+    assert len(said) == 1 and str(bin_dir / "quarto") in said[0], run.stdout
+    assert "install" not in log and "render" not in log and "log" not in said[0]
+
+
+@needs_make
+def test_make_report_says_when_the_installed_quarto_does_not_run(tmp_path):
+    venv = _fake_venv(tmp_path, pip_brings_quarto=True)
+    python = (venv / "bin" / "python").read_text().replace("echo 1.10.0", "exit 4")
+    (venv / "bin" / "python").write_text(python)
+    run, log = _make_report(venv, tmp_path)
+    assert run.returncode != 0 and "pip install" in log and "render" not in log
+    said = [line for line in run.stdout.splitlines() if "needs Quarto" in line]
+    assert len(said) == 1 and "package installed, but its" in said[0] and "Install Quarto" in said[0]
+
+
+@needs_make
 def test_make_report_uses_the_quarto_on_the_path_first(tmp_path):
     venv = _fake_venv(tmp_path, pip_brings_quarto=False)
     bin_dir = tmp_path / "bin"
@@ -276,3 +382,41 @@ def test_make_report_uses_the_quarto_on_the_path_first(tmp_path):
     run, log = _make_report(venv, tmp_path, path=f"{bin_dir}:{SYSTEM_PATH}")
     assert run.returncode == 0, run.stdout + run.stderr
     assert "path-quarto render" in log and "pip install" not in log
+
+
+# 8. A rendered site's notebooks (after `make report`; CI renders nothing) ---------------------
+
+SITE = os.environ.get("AELAB_SITE")
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not SITE, reason="AELAB_SITE names a rendered site folder (make report's _site) to check")
+@pytest.mark.parametrize("chapter", qmd.chapters(), ids=lambda p: p.name)
+def test_a_rendered_chapters_notebook_runs_and_shows_its_pages_figures_and_tables(chapter, tmp_path):
+    """The notebook a reader downloads from the rendered page: as downloaded, and executed again
+    top to bottom with nbclient in a fresh kernel outside the checkout, it shows as many figures
+    and tables as the page; its links lead to other notebooks of the site and to their anchors."""
+    import nbformat
+    from nbclient import NotebookClient
+
+    site = Path(SITE) / "report"
+    html = (site / f"{chapter.stem}.html").read_text()
+    page = tuple(len(re.findall(rf'<div id="{kind}-[\w-]+" class="[^"]*\bquarto-float\b', html)) for kind in ("fig", "tbl"))
+    book = nbformat.read(site / f"{chapter.stem}.ipynb", as_version=4)
+    nbformat.validate(book)
+    assert qmd.shown(book) == page, f"as downloaded: {qmd.shown(book)} figures/tables, the page {page}"
+    text = "\n".join(c.source for c in book.cells if c.cell_type == "markdown")
+    for target, anchor in re.findall(r"\]\(([\w-]+\.ipynb)(?:#([\w-]+))?\)", text):
+        assert (site / target).exists(), target
+        assert not anchor or f'<a id=\\"{anchor}\\"></a>' in (site / target).read_text(), (target, anchor)
+    env = {k: v for k, v in os.environ.items() if k != "MPLBACKEND"}
+    env["PYTHONPATH"] = str(ROOT)  # this checkout's `core`, as a clone's editable install gives it
+    for cell in book.cells:
+        if cell.cell_type == "code":
+            cell.outputs = []
+    client = NotebookClient(book, timeout=900, kernel_name="python3", resources={"metadata": {"path": str(tmp_path)}})
+    with client.setup_kernel(env=env, stderr=subprocess.DEVNULL):
+        for index, cell in enumerate(book.cells):
+            if cell.cell_type == "code":
+                client.execute_cell(cell, index)
+    assert qmd.shown(book) == page, f"run again: {qmd.shown(book)} figures/tables, the page {page}"

@@ -11,7 +11,29 @@ import torch
 
 DIGIT_COLORS = plt.get_cmap("tab10")
 # Font size (pt) of the value ranges written under auto-scaled images.
-RANGE_LABEL_SIZE = 11
+RANGE_LABEL_SIZE = 9
+# The width (px) of the site's text column: a wider figure is shrunk to it on the page. Every
+# figure's smallest text must still measure MIN_TEXT_PT there (tests/test_report.py checks).
+COLUMN_PX = 776
+MIN_TEXT_PT = 7.0
+# The widest figure (inches) that the column shows at (nearly) full size at the report's 110 dpi:
+# figures with several panels share this width instead of growing with the number of panels.
+PAGE_WIDTH_IN = 7.6
+
+
+def text_on_page(fig: plt.Figure, column_px: int = COLUMN_PX) -> float:
+    """The size (pt) of the figure's smallest text as the page shows it: saved with a tight
+    bounding box (as Jupyter's inline backend saves it) and shrunk to the column when wider."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.text import Text
+
+    canvas = FigureCanvasAgg(fig)  # a figure already shown and closed has lost its renderer
+    canvas.draw()
+    pad = plt.rcParams["savefig.pad_inches"]
+    width_px = (fig.get_tightbbox(canvas.get_renderer()).width + 2 * pad) * fig.dpi
+    shrink = min(1.0, column_px / width_px)
+    sizes = [t.get_fontsize() for t in fig.findobj(Text) if t.get_visible() and t.get_text().strip()]
+    return float(min(sizes) * shrink) if sizes else float("inf")
 
 
 def style() -> None:
@@ -40,8 +62,10 @@ def image_rows(rows: dict, col_titles=None, scale: float = 1.0, autoscale: bool 
     # The range under an image takes two lines ("min", "max") in the body's font size, so it stays
     # readable when the figure is shrunk to the page's column; each row gets room for it.
     label_height = 0.4 if autoscale else 0.0
+    # Inches per image: a row of ten fits the page's column instead of being shrunk (and its text with it).
+    side = min(scale * 0.9, (PAGE_WIDTH_IN - 1) / n)
     fig, axes = plt.subplots(len(rows), n, squeeze=False,
-                             figsize=(scale * 0.9 * n + 1, (scale * 0.95 + label_height) * len(rows)))
+                             figsize=(side * n + 1, (side * 0.95 / 0.9 + label_height) * len(rows)))
     for r, (label, images) in enumerate(rows.items()):
         for c in range(n):
             ax = axes[r, c]
@@ -65,7 +89,7 @@ def image_rows(rows: dict, col_titles=None, scale: float = 1.0, autoscale: bool 
 
 def loss_curves(history: dict, keys=("loss",), title: str = "", log: bool = False) -> plt.Figure:
     """Per-epoch train and test curves from a checkpoint's history, one panel per key."""
-    fig, axes = plt.subplots(1, len(keys), figsize=(4.2 * len(keys), 3.2), squeeze=False)
+    fig, axes = plt.subplots(1, len(keys), figsize=(min(4.2 * len(keys), PAGE_WIDTH_IN), 3.2), squeeze=False)
     for ax, key in zip(axes[0], keys):
         for split, ls in (("train", "-"), ("test", "--")):
             values = history[split].get(key)

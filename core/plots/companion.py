@@ -5,7 +5,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 import torch
 
-from core.plots import image_rows
+from core.plots import PAGE_WIDTH_IN, image_rows
 
 
 def _np(x) -> np.ndarray:
@@ -47,7 +47,8 @@ def mosaic_rows(rows: dict, col_titles=None, gap: int = 2) -> plt.Figure:
     figures: one axes per row instead of one per image)."""
     rows = {k: np.clip(_np(v).reshape(len(v), 28, 28), 0, 1) for k, v in rows.items()}
     n = max(len(v) for v in rows.values())
-    width, height = 0.75 * n + 1.2, 0.78 * len(rows) + 0.35
+    side = min(0.75, (PAGE_WIDTH_IN - 1.2) / n)  # inches per image: the row fits the page's column
+    width, height = side * n + 1.2, (side + 0.03) * len(rows) + 0.35
     fig, axes = plt.subplots(len(rows), 1, figsize=(width, height), squeeze=False)
     # Fixed margins (not tight_layout): the row labels need ~1.1 inch on the left.
     fig.subplots_adjust(left=1.1 / width, right=0.99, top=1 - 0.3 / height, bottom=0.02, hspace=0.08)
@@ -58,7 +59,7 @@ def mosaic_rows(rows: dict, col_titles=None, gap: int = 2) -> plt.Figure:
         ax = axes[r, 0]
         ax.imshow(strip, cmap="gray", vmin=0, vmax=1)
         _blank(ax)
-        ax.set_ylabel(label, rotation=0, ha="right", va="center", fontsize=8)
+        ax.set_ylabel(label, rotation=0, ha="right", va="center", fontsize=9)
         if r == 0 and col_titles is not None:
             ax.set_xticks([c * (28 + gap) + 14 for c in range(n)], [str(t) for t in col_titles])
             ax.xaxis.set_ticks_position("top"), ax.tick_params(length=0)
@@ -70,7 +71,7 @@ def filter_rows(rows: dict, col_titles: dict | None = None) -> plt.Figure:
     (red: the unit is excited by ink there, blue: inhibited)."""
     rows = {k: _np(v) for k, v in rows.items()}
     n = max(len(v) for v in rows.values())
-    size = 1.0 if rows[next(iter(rows))].shape[-1] > 5 else 0.6
+    size = min(1.0 if rows[next(iter(rows))].shape[-1] > 5 else 0.6, (PAGE_WIDTH_IN - 1.6) / n)
     fig, axes = plt.subplots(len(rows), n, figsize=(size * n + 1.6, size * 1.05 * len(rows) + 0.2),
                              squeeze=False)
     for r, (label, w) in enumerate(rows.items()):
@@ -82,9 +83,9 @@ def filter_rows(rows: dict, col_titles: dict | None = None) -> plt.Figure:
                 cmap = plt.get_cmap("bwr").with_extremes(bad="white")  # the NaN frame keeps kernels apart
                 ax.imshow(np.pad(w[c], 1, constant_values=np.nan), cmap=cmap, vmin=-lim, vmax=lim)
                 if col_titles and label in col_titles:
-                    ax.set_title(str(col_titles[label][c]), fontsize=7)
+                    ax.set_title(str(col_titles[label][c]), fontsize=8)
             if c == 0:
-                ax.set_ylabel(label, rotation=0, ha="right", va="center", fontsize=8)
+                ax.set_ylabel(label, rotation=0, ha="right", va="center", fontsize=9)
     fig.tight_layout(pad=0.3, w_pad=0.6)
     return fig
 

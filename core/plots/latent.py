@@ -5,7 +5,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 from matplotlib.patches import Rectangle
 
-from core.plots import DIGIT_COLORS, image_rows, latent_grid, latent_scatter
+from core.plots import DIGIT_COLORS, PAGE_WIDTH_IN, image_rows, latent_grid, latent_scatter
 
 
 def scatter(z, labels, bounds=None, title: str = "") -> plt.Figure:
@@ -80,7 +80,7 @@ def confusion(cm: np.ndarray, title: str = "", normalise: bool = True) -> plt.Fi
 
 def grid_beside_scatter(images, bounds, n, z, labels) -> plt.Figure:
     """A5(a): the decoded grid as one image on axes shared with the A2 scatter (same limits)."""
-    fig, (left, right) = plt.subplots(1, 2, figsize=(12, 5.6), sharex=True, sharey=True)
+    fig, (left, right) = plt.subplots(1, 2, figsize=(PAGE_WIDTH_IN, 3.9), sharex=True, sharey=True)
     latent_scatter(z, labels, ax=left, title="test latents (A2)")
     left.get_legend().remove()
     latent_grid(images, bounds, n, ax=right, title=f"decoded {n}x{n} grid")

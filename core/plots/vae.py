@@ -5,7 +5,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 import torch
 
-from core.plots import latent_grid, latent_scatter
+from core.plots import PAGE_WIDTH_IN, latent_grid, latent_scatter
 
 
 def _limit(ax, bounds, n):
@@ -18,7 +18,7 @@ def grids_side_by_side(left: dict, right: dict, n: int, titles=("AE", "VAE"), la
                        alpha: float = 0.55) -> plt.Figure:
     """Two decoded n x n grids (dicts with "images", "bounds", and "z" for an optional faint
     scatter of the test latents on top), each over its own latent axes."""
-    fig, axes = plt.subplots(1, 2, figsize=(12.5, 6))
+    fig, axes = plt.subplots(1, 2, figsize=(PAGE_WIDTH_IN, 3.8))
     for ax, part, title in zip(axes, (left, right), titles):
         latent_grid(part["images"], part["bounds"], n, ax=ax, alpha=alpha if labels is not None else 1.0,
                     title=title)
@@ -48,7 +48,8 @@ def beta_curve(study: dict, levels, betas, chosen: dict, chosen_clip: dict | Non
     panels = [("plain objective", "beta_psnr", chosen)]
     if chosen_clip is not None:
         panels.append(("clipping-aware", "beta_psnr_clip", chosen_clip))
-    fig, axes = plt.subplots(1, len(panels), figsize=(5.4 * len(panels), 3.8), squeeze=False, sharey=True)
+    fig, axes = plt.subplots(1, len(panels), figsize=(min(5.4 * len(panels), PAGE_WIDTH_IN), 3.6), squeeze=False,
+                             sharey=True)
     for ax, (title, key, picks) in zip(axes[0], panels):
         psnr = np.asarray(study[key])
         for i, level in enumerate(levels):
@@ -80,7 +81,7 @@ def map_loss(history, labels=None, optimisers: dict | None = None) -> plt.Figure
     """MAP objective per iteration: one curve per example (left); mean L-BFGS vs Adam (right)."""
     history = torch.as_tensor(history)
     panels = 2 if optimisers else 1
-    fig, axes = plt.subplots(1, panels, figsize=(5.2 * panels, 3.6), squeeze=False)
+    fig, axes = plt.subplots(1, panels, figsize=(min(5.2 * panels, PAGE_WIDTH_IN), 3.6), squeeze=False)
     ax = axes[0, 0]
     cmap = plt.get_cmap("tab10")
     for i in range(history.shape[1]):

@@ -17,16 +17,24 @@ def _compact(values: dict) -> str:
 
 
 def manifest_rows(entries: dict | None = None) -> list[dict]:
-    """One row per shipped model for the Reproduce page: how it was trained."""
+    """One row per shipped model for the Reproduce page: how it was trained (its configuration,
+    data and schedule; `run_rows` has the run itself, so each table fits the page's column)."""
     rows = []
     for name, e in (entries if entries is not None else checkpoints.manifest()).items():
         t = e["train_config"]
-        rows.append({"model": name, "class": e["model_class"], "config": _compact(_config(name, e)),
+        # The class and its config as one constructor call: a column fewer, so the table fits.
+        rows.append({"model": name, "class and config": f"{e['model_class']}({_compact(_config(name, e))})",
                      "data": t["dataset"], "epochs": e["epochs"], "batch": t["batch_size"],
-                     "lr": f"{t['lr']:g} ({t.get('schedule', 'constant')})", "weight decay": f"{t['weight_decay']:g}",
-                     "seed": e["seed"], "retries": len(e["attempts"]), "threads": e.get("threads") or "all",
-                     "train s": e["train_seconds"], "command": f"`{e['command']}`"})
+                     "lr": f"{t['lr']:g} ({t.get('schedule', 'constant')})", "weight decay": f"{t['weight_decay']:g}"})
     return rows
+
+
+def run_rows(entries: dict | None = None) -> list[dict]:
+    """One row per shipped model: its seed (after any retries of a collapsed run), threads,
+    training time and the command that retrains it."""
+    return [{"model": name, "seed": e["seed"], "retries": len(e["attempts"]), "threads": e.get("threads") or "all",
+             "train s": e["train_seconds"], "command": f"`{e['command']}`"}
+            for name, e in (entries if entries is not None else checkpoints.manifest()).items()]
 
 
 def metric_rows(entries: dict | None = None) -> list[dict]:
