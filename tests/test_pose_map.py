@@ -75,10 +75,16 @@ def test_prior_widths_are_in_normalised_units():
     assert torch.allclose(s, torch.tensor([math.radians(10), 0.2, 0.5, 0.5]))
 
 
+def _ids(value):
+    """Identity per judge: one number for both judges, or a (convnet, MLP) pair."""
+    a, b = value if isinstance(value, tuple) else (value, value)
+    return {"judge": a, "judge_mlp": b}
+
+
 def _rows(cond, level, plain, posed, se=0.05):
-    """MAP and MAP + pose rows: (psnr, identity) each."""
-    return [{"condition": cond, "level": level, "method": "MAP", "psnr": plain[0], "identity": plain[1]},
-            {"condition": cond, "level": level, "method": "MAP + pose", "psnr": posed[0], "identity": posed[1],
+    """MAP and MAP + pose rows: (psnr, identity) each; identity one number or a pair per judge."""
+    return [{"condition": cond, "level": level, "method": "MAP", "psnr": plain[0], "identity": _ids(plain[1])},
+            {"condition": cond, "level": level, "method": "MAP + pose", "psnr": posed[0], "identity": _ids(posed[1]),
              "psnr_gain_se": se}]
 
 
@@ -90,6 +96,19 @@ def test_verdicts_compare_with_plain_map():
     assert not v["clean"]["helps"] and v["clean"]["hurts"]  # more PSNR but fewer digits kept
     assert not v["rotate"]["helps"] and not v["rotate"]["hurts"]  # a gain within twice its standard error
     assert v["thin"]["hurts"]
+
+
+def test_a_verdict_on_identity_needs_both_judges():
+    rows = _rows("shift", 0.3, (15.0, (0.70, 0.70)), (16.0, (0.75, 0.68)))
+    (v,) = verdicts(rows)
+    assert v["identity"] is None and not v["helps"] and not v["hurts"]
+    assert pose_map.verdict_word(v) == "the judges disagree"
+    (v,) = verdicts(_rows("shift", 0.3, (15.0, (0.70, 0.70)), (16.0, (0.68, 0.69))))
+    assert v["identity"] == "lost" and v["hurts"] and pose_map.verdict_word(v) == "mixed"
+    # An unknown pose: a disagreement anywhere is no evidence that the search does no harm.
+    art = {"params": {"margin_db": 0.1}, "rows": _rows("shift", 0.3, (15.0, 0.7), (19.0, 0.9))
+           + _rows("clean", 0.3, (20.0, (0.9, 0.9)), (20.05, (0.91, 0.89)))}
+    assert pose_map.recommended("shift", artifact=art) and not pose_map.recommended(None, artifact=art)
 
 
 ART = {"params": {"margin_db": 0.1},
@@ -115,10 +134,13 @@ def test_recommended_only_where_the_artifact_says_it_helps():
 def test_chapter_text_follows_the_verdicts():
     from core.analysis import pose as apose
 
-    extra = {"MAP": {"ms_per_image": 1.0}, "MAP + pose": {"ms_per_image": 2.0, "identity_gained": 0, "identity_lost": 0}}
+    counts = {"judge": 0, "judge_mlp": 0}
+    extra = {"MAP": {"ms_per_image": 1.0},
+             "MAP + pose": {"ms_per_image": 2.0, "identity_gained": counts, "identity_lost": counts}}
     art = {**ART, "rows": [{**r, **extra[r["method"]]} for r in ART["rows"]]}
     rows = apose.table_rows(art)
     assert [r["verdict"] for r in rows] == ["no clear help", "hurts", "helps", "helps", "helps", "mixed"]
+    assert rows[2]["identity %, MAP (convnet / MLP)"] == "60.0 / 60.0"
     text = apose.sentences(art)
     assert text["helps"].startswith("It helps for shifted 4 px digits at noise 0.3 and 0.5; and rotated")
     assert "upright" in text["rest"] and text["unknown"].startswith("off")
@@ -177,18 +199,18 @@ def test_a_wild_pose_stays_finite_under_the_clip_aware_likelihood():
 def test_the_loader_refuses_an_artifact_of_other_checkpoints(tmp_path, monkeypatch):
     with pytest.raises(StaleArtifact, match="python -m core.denoising.pose_map --write"):
         pose_map.load_artifact(tmp_path / "none.json")
-    names = ["vae16.pt", "judge.pt", "denoise_defaults.json"]
+    names = ["vae16.pt", "judge.pt", "judge_mlp.pt", "denoise_defaults.json"]
     if not all((paths.CHECKPOINT_DIR / n).exists() for n in names):
-        pytest.skip("needs the shipped vae16, judge and denoise_defaults.json")
+        pytest.skip("needs the shipped vae16, judges and denoise_defaults.json")
     for n in names:
         (tmp_path / n).symlink_to(paths.CHECKPOINT_DIR / n)
     monkeypatch.setattr(paths, "CHECKPOINT_DIR", tmp_path)
     target = tmp_path / "pose_map.json"
     checkpoints.write_json({"fingerprint": pose_map.fingerprint(), "command": pose_map.COMMAND, "rows": []}, target)
     assert pose_map.load_artifact(target)["rows"] == []
-    (tmp_path / "judge.pt").unlink()  # a retrained judge: other bytes under the same name
-    (tmp_path / "judge.pt").write_bytes((paths.PROJECT_ROOT / "checkpoints" / "judge.pt").read_bytes() + b"\0")
-    with pytest.raises(StaleArtifact, match="judge.*python -m core.denoising.pose_map --write"):
+    (tmp_path / "judge_mlp.pt").unlink()  # a retrained judge: other bytes under the same name
+    (tmp_path / "judge_mlp.pt").write_bytes((paths.PROJECT_ROOT / "checkpoints" / "judge_mlp.pt").read_bytes() + b"\0")
+    with pytest.raises(StaleArtifact, match="judge_mlp.*python -m core.denoising.pose_map --write"):
         pose_map.load_artifact(target)
     assert pose_map.load_artifact(target, check=False)["rows"] == []
 
@@ -208,7 +230,7 @@ def test_shipped_artifact_matches_a_recomputed_slice(mnist):
     threads = torch.get_num_threads()
     torch.set_num_threads(1)
     try:
-        _, _, probe = pose_map.evaluate(Denoisers.load(), clean, labels, "shift", 0.5)
+        probe = pose_map.evaluate(Denoisers.load(), clean, labels, "shift", 0.5)["probe"]
     finally:
         torch.set_num_threads(threads)
     for method in pose_map.METHODS:

@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from core import paths
-from core.denoising.posterior import claims, diagnostics, nondigits, study
+from core.denoising.posterior import claims, diagnostics, evaluate, nondigits, study
 from core.denoising.posterior.sampler import SamplerSettings, Target, _start, sample
 from core.models import checkpoints
 
@@ -319,9 +319,9 @@ def test_the_loader_refuses_an_artifact_of_other_weights(tmp_path, monkeypatch):
 
     with pytest.raises(StaleArtifact, match="python -m core.denoising.posterior --write"):
         artifact.load_artifact(tmp_path / "none.json")
-    names = ["vae16.pt", "judge.pt", "denoise_defaults.json"]
+    names = ["vae16.pt", *[f"{name}.pt" for name in evaluate.judges()], "denoise_defaults.json"]
     if not all((paths.CHECKPOINT_DIR / n).exists() for n in names):
-        pytest.skip("needs the shipped vae16, judge and denoise_defaults.json")
+        pytest.skip("needs the shipped vae16, judges and denoise_defaults.json")
     for n in names:
         (tmp_path / n).symlink_to(paths.CHECKPOINT_DIR / n)
     monkeypatch.setattr(paths, "CHECKPOINT_DIR", tmp_path)

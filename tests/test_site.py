@@ -153,7 +153,8 @@ def _figures_with_many_panels():
              "test": {"loss": [3.0, 2.0], "recon": [3.0, 2.0], "kl": [1.0, 2.0]}}
     levels, betas = (0.1, 0.3, 0.5, 0.8), (0.01, 0.1, 1.0)
     methods = ["noisy", "ae", "vae", "map", "map_clip", "dncnn", "gaussian", "median", "nlm", "tv", "wavelet", "bm3d"]
-    board = [{"method": m, "level": lv, "psnr": 10.0, "identity": 0.5} for m in methods for lv in levels]
+    board = [{"method": m, "level": lv, "psnr": 10.0, "identity": {"judge": 0.5, "judge_mlp": 0.6}}
+             for m in methods for lv in levels]
     split = {"train": {"mse": [0.02, 0.01]}, "val": {"mse": [0.02, 0.01]}, "test": {"mse": [0.02, 0.01]}}
     images = lambda n: torch.rand(n, 1, 28, 28)
     return {
@@ -164,7 +165,7 @@ def _figures_with_many_panels():
         "beta_curve": lambda: pv.beta_curve({"beta_psnr": rng.random((4, 3)), "beta_psnr_clip": rng.random((4, 3))},
                                             levels, betas, {str(v): 0.1 for v in levels}, {str(v): 0.1 for v in levels}),
         "psnr_and_identity": lambda: psb.psnr_and_identity(board, {m: f"{m} filter" for m in methods}),
-        "wrong_digits": lambda: psb.wrong_digits(images(8), {"MAP": images(8)}, images(8), list(range(8)), {"MAP": list(range(8))}),
+        "wrong_digits": lambda: psb.wrong_digits(images(8), {"MAP": images(8)}, images(8), list(range(8)), {"MAP": {"judge": list(range(8)), "judge_mlp": list(range(8))}}),
         "mosaic_rows": lambda: pc.mosaic_rows({n: images(10) for n in ("input", "fc64", "fc128")}, col_titles=list(range(10))),
         "filter_rows": lambda: pc.filter_rows({"dae": torch.randn(8, 28, 28)}, {"dae": [f"unit {i}" for i in range(8)]}),
         "denoiser_curves": lambda: cp.denoiser_curves({"plain conv AE": split, "conv AE + dropout": split, "conv VAE": split}),

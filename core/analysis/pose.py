@@ -13,28 +13,34 @@ def _verdicts(artifact: dict) -> list[dict]:
 
 
 def word(v: dict) -> str:
-    """helps; mixed (more PSNR, fewer digits kept); hurts; no clear help (pose_map.verdicts)."""
-    if v["helps"]:
-        return "helps"
-    if v["hurts"]:
-        return "mixed" if v["psnr_gain"] > max(pose_map.MARGIN_DB, 2 * v["psnr_gain_se"]) else "hurts"
-    return "no clear help"
+    """helps; mixed (more PSNR, fewer digits kept by both judges); hurts; the judges disagree; no
+    clear help (pose_map.verdicts, pose_map.verdict_word)."""
+    return pose_map.verdict_word(v)
+
+
+def _per_judge(values: dict, f) -> str:
+    return " / ".join(f(v) for v in values.values())
 
 
 def table_rows(artifact: dict) -> list[dict]:
-    """One row per condition and level: PSNR, identity kept and ms per image of clip-aware MAP and
-    of MAP + pose (its paired gain and the images whose identity it gains or loses), the verdict."""
+    """One row per condition and level: PSNR, identity kept per judge and ms per image of clip-aware
+    MAP and of MAP + pose (its paired gain and the images whose identity it gains or loses, per
+    judge), the verdict."""
+    from core.denoising.judge import SHORT
+
     by = {(r["condition"], r["level"], r["method"]): r for r in artifact["rows"]}
+    judges = " / ".join(SHORT.get(j, j) for j in artifact["rows"][0]["identity"])
     out = []
     for v in _verdicts(artifact):
         plain, posed = by[(v["condition"], v["level"], "MAP")], by[(v["condition"], v["level"], "MAP + pose")]
+        gained, lost = posed["identity_gained"], posed["identity_lost"]
         out.append({
             "digits": NAMES.get(v["condition"], v["condition"]), "noise": v["level"],
             "PSNR dB, MAP": f"{plain['psnr']:.2f}",
             "PSNR dB, + pose (gain)": f"{posed['psnr']:.2f} ({v['psnr_gain']:+.2f} ± {v['psnr_gain_se']:.2f})",
-            "identity %, MAP": f"{100 * plain['identity']:.1f}",
-            "identity %, + pose (images +/−)": f"{100 * posed['identity']:.1f} "
-                                                f"(+{posed['identity_gained']}/−{posed['identity_lost']})",
+            f"identity %, MAP ({judges})": _per_judge(plain["identity"], lambda x: f"{100 * x:.1f}"),
+            f"identity %, + pose ({judges}; images +/−)": _per_judge(posed["identity"], lambda x: f"{100 * x:.1f}")
+            + " (" + " / ".join(f"+{gained[j]}/−{lost[j]}" for j in gained) + ")",
             "ms/image, MAP / + pose": f"{plain['ms_per_image']:.0f} / {posed['ms_per_image']:.0f}",
             "verdict": word(v)})
     return out
@@ -45,8 +51,10 @@ def _grouped(vs: list[dict], detail: bool = False) -> str:
     by condition in the artifact's order."""
     parts = []
     for c in dict.fromkeys(v["condition"] for v in vs):
-        at = [f"{v['level']:g}" + (f" ({word(v)}: {v['psnr_gain']:+.2f} dB, {100 * v['identity_gain']:+.1f} "
-                                   "identity points)" if detail else "") for v in vs if v["condition"] == c]
+        at = [f"{v['level']:g}" + (f" ({word(v)}: {v['psnr_gain']:+.2f} dB, "
+                                   + _per_judge(v["identity_gain"], lambda d: f"{100 * d:+.1f}")
+                                   + " identity points by the two judges)" if detail else "")
+              for v in vs if v["condition"] == c]
         parts.append(f"{NAMES.get(c, c)} digits at noise {' and '.join(at)}")
     if not parts:
         return "none"
@@ -62,13 +70,15 @@ def sentences(artifact: dict) -> dict[str, str]:
     hurts = [v for v in vs if v["hurts"]]
     gains = [v["psnr_gain"] for v in helps]
     out = {"helps": (f"It helps for {_grouped(helps)}: by {min(gains):.2f} to {max(gains):.2f} dB, with no "
-                     "net loss of identity" if helps else "It helps under no measured condition"),
+                     "net loss of identity under either judge" if helps else "It helps under no measured condition"),
            "rest": (f"It does not for {_grouped(rest, detail=True)}" if rest
                     else "It helps under every measured condition")}
     unknown = pose_map.recommended(None, artifact=artifact)
+    disputed = [v for v in vs if v["identity"] is None]
     out["unknown"] = ("on, since it helps somewhere and hurts nowhere measured" if unknown else
-                      "off, since " + (f"it costs PSNR or digits for {_grouped(hurts)}" if hurts
-                                       else "it helps nowhere measured"))
+                      "off, since " + (f"it costs PSNR or digits for {_grouped(hurts)}" if hurts else
+                                       f"the judges disagree on whether it costs digits for {_grouped(disputed)}"
+                                       if disputed else "it helps nowhere measured"))
     return out
 
 

@@ -19,7 +19,7 @@ Measured against (clip-aware) MAP in and out of distribution, kept only where it
     python -m core.denoising.pose_map --write                             # the artifact -> results/pose_map.json
     recommended(condition), auto(den, x, condition=..., noise_level=...)   # use it where it helps
 
-The artifact is keyed by the sha256 of the VAE, the judge and MAP's defaults; `load_artifact()`
+The artifact is keyed by the sha256 of the VAE, the judges and MAP's defaults; `load_artifact()`
 refuses a stale one, naming the command that recomputes it.
 """
 from __future__ import annotations
@@ -145,11 +145,11 @@ def recommended(condition: str | None = None, level: float | None = None, artifa
     MAP helps for it at every measured noise level (at `level`: the nearest measured one; False
     outside the measured range, where nothing says it helps). condition=None, the pose unknown
     (a digit drawn in the demo): True only if it helps somewhere and hurts nowhere measured, in
-    distribution included. Which conditions these are for the shipped weights: the A8 chapter's
+    distribution included (where the judges disagree on identity, it may hurt). Which conditions these are for the shipped weights: the A8 chapter's
     pose table, or `python -m core.denoising.pose_map --show`."""
     vs = verdicts((artifact or load_artifact())["rows"])
-    if condition is None:
-        return any(v["helps"] for v in vs) and not any(v["hurts"] for v in vs)
+    if condition is None:  # a disagreement of the judges is no evidence that it does not hurt
+        return any(v["helps"] for v in vs) and not any(v["hurts"] or v["identity"] is None for v in vs)
     vs = [v for v in vs if v["condition"] == condition]
     if not vs:
         raise ValueError(f"condition {condition!r} was not measured; measured: {', '.join(CONDITIONS)}")
@@ -182,53 +182,60 @@ MARGIN_DB = 0.1   # a PSNR gain below this is no help, however significant
 
 
 def evaluate(den, clean: Tensor, labels: Tensor, condition: str, level: float, *, steps: int | None = None,
-             restarts: int | None = None) -> tuple[list[dict], dict, dict]:
-    """Rows, per-image identity bits and probe (scoreboard.probe_entry) of the noisy input, MAP and
-    MAP + pose on one condition and level: clip-aware, the validated beta, steps and restarts, through
-    the denoiser interface, in the scoreboard's chunks (its seeded restarts then do not depend on n)."""
+             restarts: int | None = None, judges=None) -> dict:
+    """Rows and per-image records (core.denoising.board_io) of the noisy input, MAP and MAP + pose
+    on one condition and level: clip-aware, the validated beta, steps and restarts, through the
+    denoiser interface, in the scoreboard's chunks (its seeded restarts then do not depend on n).
+    Identity is read by every judge (core.denoising.judge.NAMES)."""
     from core import data, metrics
-    from core.denoising import judge
-    from core.denoising.scoreboard import CHUNK, probe_entry
+    from core.denoising import board_io, judge
 
+    judges = tuple(judges or judge.NAMES)
     noisy = data.add_noise(clean, level, seed=data.NOISE_SEED)
     kw = dict(noise_level=level, clip_aware=True, steps=steps, restarts=restarts)
-    rows, bits, probe, per_image = [], {}, {}, {}
+    out, per_image = board_io.empty_result(), {}
     for method in METHODS:
         run = (lambda x: den("map", x, **kw)) if method == "MAP" else (lambda x: pose_aware(den, x, **kw))
         params, objective = {}, None
         if method == "noisy input":
-            out, ms = noisy, 0.0
+            est, ms = noisy, 0.0
         else:
             run(noisy[:1])  # warm-up (first-call set-up): not timed
             t0 = time.perf_counter()
-            parts = [run(noisy[i:i + CHUNK]) for i in range(0, len(noisy), CHUNK)]
+            parts = [run(noisy[i:i + board_io.CHUNK]) for i in range(0, len(noisy), board_io.CHUNK)]
             ms = 1000 * (time.perf_counter() - t0) / len(noisy)
-            out = torch.cat([p.x_hat for p in parts])
+            est = torch.cat([p.x_hat for p in parts])
             objective = torch.cat([p.loss_history[-1] for p in parts])
             params = {k: parts[0].params[k] for k in ("beta", "steps", "restarts")}
-        psnr, kept = metrics.psnr(out, clean), judge.same_digit(out, labels).float()
+        psnr = metrics.psnr(est, clean)
+        readings = {j: judge.read(est, j)[0] for j in judges}
+        kept = {j: (r == labels).float() for j, r in readings.items()}
         per_image[method] = (psnr, kept)
         row = {"condition": condition, "level": float(level), "method": method, "n": len(clean),
-               "psnr": float(psnr.mean()), "identity": float(kept.mean()), "ms_per_image": ms, **params}
+               "psnr": float(psnr.mean()), **board_io.identity_record(readings, labels), "ms_per_image": ms, **params}
         if method == "MAP + pose":  # paired with plain MAP on the same images
-            d_psnr, d_kept = psnr - per_image["MAP"][0], kept - per_image["MAP"][1]
+            d_psnr = psnr - per_image["MAP"][0]
+            d_kept = {j: v - per_image["MAP"][1][j] for j, v in kept.items()}
             row.update(psnr_gain_se=float(d_psnr.std() / len(clean) ** 0.5),
-                       identity_gained=int((d_kept > 0).sum()), identity_lost=int((d_kept < 0).sum()))
-        rows.append(row)
-        key = f"{condition}|{method}|{level}"
-        bits[key] = "".join("1" if v else "0" for v in kept.tolist())
-        probe[key] = probe_entry(psnr, kept, objective=objective)
-    return rows, bits, probe
+                       identity_gained={j: int((d > 0).sum()) for j, d in d_kept.items()},
+                       identity_lost={j: int((d < 0).sum()) for j, d in d_kept.items()})
+        out["rows"].append(row)
+        name = board_io.key(condition, method, level)
+        out["reads"][name] = {j: board_io.digits(r) for j, r in readings.items()}
+        out["psnr_values"][name] = [round(v * 100) for v in psnr.tolist()]
+        out["probe"][name] = board_io.probe_entry(psnr, {j: v.bool() for j, v in kept.items()}, objective=objective)
+    return out
 
 
 def measure(n: int = 300, levels=(0.3, 0.5), conditions=CONDITIONS, steps: int | None = None,
             restarts: int | None = None, progress: bool = True) -> dict:
-    """{"rows", "bits", "probe"} of `evaluate` over conditions x levels on the scoreboard's seeded
+    """{"rows", "reads", "psnr_values", "probe"} of `evaluate` over conditions x levels on the scoreboard's seeded
     test subset (its first n digits), one thread (ms per image comparable with the board's)."""
     from tqdm.auto import tqdm
 
+    from core.denoising.board_io import add_result, empty_result
     from core.denoising.denoise import Denoisers
-    from core.denoising.scoreboard import add_result, empty_result, test_digits
+    from core.denoising.scoreboard import test_digits
 
     threads = torch.get_num_threads()
     torch.set_num_threads(1)
@@ -237,7 +244,7 @@ def measure(n: int = 300, levels=(0.3, 0.5), conditions=CONDITIONS, steps: int |
         jobs = [(c, s) for c in conditions for s in levels]
         for condition, level in tqdm(jobs, desc="pose MAP", disable=not progress):
             clean, labels = test_digits(n, condition)
-            add_result(out, *evaluate(den, clean, labels, condition, level, steps=steps, restarts=restarts))
+            add_result(out, evaluate(den, clean, labels, condition, level, steps=steps, restarts=restarts))
         return out
     finally:
         torch.set_num_threads(threads)
@@ -245,32 +252,38 @@ def measure(n: int = 300, levels=(0.3, 0.5), conditions=CONDITIONS, steps: int |
 
 def verdicts(rows: list[dict], margin_db: float = MARGIN_DB) -> list[dict]:
     """Per condition and level, MAP + pose against MAP: PSNR gain (dB, with its paired standard
-    error when the rows carry it) and identity gain (fraction of images). `helps`: a PSNR gain above
-    margin_db and above twice its standard error, with no net loss of identity; `hurts`: a PSNR
-    loss beyond margin_db or a net loss of identity."""
+    error when the rows carry it) and identity gain per judge (fraction of images). `identity`:
+    "kept" if no judge sees a net loss, "lost" if every judge does, None if the judges disagree.
+    `helps`: a PSNR gain above margin_db and above twice its standard error, with identity kept;
+    `hurts`: a PSNR loss beyond margin_db or identity lost."""
+    from core.denoising.judge import agree
+
     by = {(r["condition"], r["level"], r["method"]): r for r in rows}
     out = []
     for (cond, level, method), r in by.items():
         if method != "MAP + pose":
             continue
         base = by[(cond, level, "MAP")]
-        d_psnr, d_id, se = r["psnr"] - base["psnr"], r["identity"] - base["identity"], r.get("psnr_gain_se", 0.0)
+        d_psnr, se = r["psnr"] - base["psnr"], r.get("psnr_gain_se", 0.0)
+        d_id = {j: v - base["identity"][j] for j, v in r["identity"].items()}
+        identity = agree({j: "kept" if d >= 0 else "lost" for j, d in d_id.items()})
         out.append({"condition": cond, "level": level, "psnr_gain": d_psnr, "psnr_gain_se": se, "identity_gain": d_id,
-                    "helps": d_psnr > max(margin_db, 2 * se) and d_id >= 0,
-                    "hurts": d_psnr < -margin_db or d_id < 0})
+                    "identity": identity,
+                    "helps": d_psnr > max(margin_db, 2 * se) and identity == "kept",
+                    "hurts": d_psnr < -margin_db or identity == "lost"})
     return out
 
 
 # --- the artifact ---------------------------------------------------------------------------------
 
 def fingerprint() -> dict:
-    """sha256 of every input the measurement depends on: the VAE, the judge, MAP's defaults."""
+    """sha256 of every input the measurement depends on: the VAE, the judges, MAP's defaults."""
     from core.denoising import judge
     from core.denoising.defaults import MapDefaults
     from core.denoising.denoise import VAE_NAME
     from core.models import checkpoints
 
-    out = {name: checkpoints.sha256(checkpoints.path(name)) for name in (VAE_NAME, judge.NAME)}
+    out = {name: checkpoints.sha256(checkpoints.path(name)) for name in (VAE_NAME, *judge.NAMES)}
     out["checkpoints/denoise_defaults.json"] = checkpoints.sha256(MapDefaults.path())
     return out
 
@@ -285,7 +298,9 @@ def command_for(n: int, levels, conditions) -> str:
 def write(n: int = 300, levels=(0.3, 0.5), conditions=CONDITIONS, target=None, progress: bool = True) -> dict:
     """Measure (`measure`, the validated budget) and write the artifact atomically to results/pose_map.json."""
     from core import data
-    from core.denoising.scoreboard import CHUNK, PROBE_N, TEST_SEED
+    from core.denoising import judge
+    from core.denoising.board_io import CHUNK, PROBE_N, digits
+    from core.denoising.scoreboard import TEST_SEED, test_digits
     from core.models import checkpoints
 
     t0 = time.perf_counter()
@@ -296,6 +311,7 @@ def write(n: int = 300, levels=(0.3, 0.5), conditions=CONDITIONS, target=None, p
                            "test_subset": f"test images, randperm seed {TEST_SEED}", "noise_seed": data.NOISE_SEED,
                            "chunk": CHUNK, "threads": 1, "prior": asdict(PosePrior()), "margin_db": MARGIN_DB,
                            "probe_n": PROBE_N},
+                "judges": list(judge.NAMES), "labels": {c: digits(test_digits(n, c)[1]) for c in conditions},
                 **res, "seconds": round(time.perf_counter() - t0, 1)}
     checkpoints.write_json(artifact, Path(target or ARTIFACT))
     return artifact
@@ -303,7 +319,7 @@ def write(n: int = 300, levels=(0.3, 0.5), conditions=CONDITIONS, target=None, p
 
 def load_artifact(target=None, check: bool = True) -> dict:
     """The shipped measurement; with check=True a StaleArtifact error (core.denoising.scoreboard's) naming the
-    command that recomputes it if the VAE, the judge or MAP's defaults differ from its inputs."""
+    command that recomputes it if the VAE, the judges or MAP's defaults differ from its inputs."""
     from core.denoising.scoreboard import StaleArtifact, refuse_stale
 
     target = Path(target or ARTIFACT)
@@ -315,17 +331,34 @@ def load_artifact(target=None, check: bool = True) -> dict:
     return artifact
 
 
+def verdict_word(v: dict) -> str:
+    """helps; mixed (more PSNR, fewer digits kept by every judge); hurts; the judges disagree (more
+    PSNR, and one judge sees fewer digits kept, another not); no clear help."""
+    if v["helps"]:
+        return "helps"
+    gain = v["psnr_gain"] > max(MARGIN_DB, 2 * v["psnr_gain_se"])
+    if v["hurts"]:
+        return "mixed" if gain else "hurts"
+    if gain and v["identity"] is None:
+        return "the judges disagree"
+    return "no clear help"
+
+
 def _print(rows: list[dict]) -> None:
-    print(f"{rows[0]['n']} test images per row (the judge reads identity), clip-aware; "
-          f"steps {rows[1]['steps']}, restarts {rows[1]['restarts']}; ms per image on one thread")
-    print(f"{'condition':<9} {'level':>5} {'method':<12} {'PSNR dB':>8} {'identity %':>10} {'ms/img':>7}")
+    from core.denoising.judge import SHORT
+
+    judges = list(rows[0]["identity"])
+    print(f"{rows[0]['n']} test images per row (identity read by the {' and '.join(SHORT.get(j, j) for j in judges)} "
+          f"judges), clip-aware; steps {rows[1]['steps']}, restarts {rows[1]['restarts']}; ms per image on one thread")
+    print(f"{'condition':<9} {'level':>5} {'method':<12} {'PSNR dB':>8} {'identity % per judge':>22} {'ms/img':>7}")
     for r in rows:
-        print(f"{r['condition']:<9} {r['level']:>5.2f} {r['method']:<12} {r['psnr']:>8.2f} "
-              f"{100 * r['identity']:>10.1f} {r['ms_per_image']:>7.1f}")
+        ids = " / ".join(f"{100 * v:.1f}" for v in r["identity"].values())
+        print(f"{r['condition']:<9} {r['level']:>5.2f} {r['method']:<12} {r['psnr']:>8.2f} {ids:>22} "
+              f"{r['ms_per_image']:>7.1f}")
     for v in verdicts(rows):
-        word = "helps" if v["helps"] else "hurts" if v["hurts"] else "no clear help"
+        ids = " / ".join(f"{100 * d:+.1f}" for d in v["identity_gain"].values())
         print(f"{v['condition']:<9} {v['level']:>5.2f} pose: {v['psnr_gain']:+.2f} ± {v['psnr_gain_se']:.2f} dB, "
-              f"{100 * v['identity_gain']:+.1f} identity points -> {word}")
+              f"{ids} identity points -> {verdict_word(v)}")
 
 
 def main(argv=None):

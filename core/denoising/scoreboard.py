@@ -1,18 +1,21 @@
-"""The denoising scoreboard (A8, issue 14): every denoiser on the same noisy test digits, with
-PSNR, SSIM, "is it still the same digit?" (the judge, core.denoising.judge) and ms per image on one thread.
+"""The denoising scoreboard (A8): every denoiser on the same noisy test digits, with PSNR, SSIM,
+"is it still the same digit?" read by two independent judges (core.denoising.judge) and their
+agreement, and ms per image on one thread.
 
     python -m core.denoising.scoreboard --n 200 --levels 0.3 0.5 --json   # compute and print rows (JSON list)
     python -m core.denoising.scoreboard --write                           # the full artifact -> results/scoreboard.json
 
 Methods: the assignment's denoisers (AE, VAE bottleneck, MAP, clipping-aware MAP), the learned
-reference `dncnn`, and the classical filters of core.denoising.baselines with their validated parameters.
-MAP's beta per level is chosen here on the validation split of training images (the same split,
-grid and budget as the A8 study in core.analysis.vae), never on test images. Test images: a
-seeded subset of the test set (randperm seed 0, as the A8 table), noise from data.add_noise with
-seed data.NOISE_SEED; BM3D runs on the first `bm3d_n` of them (about 2 s per image); every row
-also reports its means on that subset (`psnr_sub`, `identity_sub`) for paired comparisons.
-Out of distribution: the same on test digits rotated, shifted, thinned or thickened
-(core.denoising.judge.transform) before the noise.
+reference `dncnn`, and the classical filters of core.denoising.baselines with their validated
+parameters: each filter as tuned (the clipping correction is one of its options) and, as
+`<filter>_plain`, its best setting without the correction. MAP's beta per level is chosen here on
+the validation split of training images (the same split, grid and budget as the A8 study in
+core.analysis.vae), never on test images. Test images: a seeded subset of the test set (randperm
+seed 0, as the A8 table), noise from data.add_noise with seed data.NOISE_SEED; BM3D runs on the
+first `bm3d_n` of them (about 1-2 s per image); every row also reports its means on that subset
+(`psnr_sub`, `identity_sub`) and the artifact keeps per-image PSNR and readings, for paired
+comparisons. Out of distribution: the same on test digits rotated, shifted, thinned or thickened
+(core.denoising.judge.transform) before the noise. Rows and records: core.denoising.board_io.
 
 The artifact is keyed by the sha256 of every checkpoint it used and of the baselines' tuning;
 `load_artifact()` refuses a stale one, naming the command that recomputes it.
@@ -29,6 +32,22 @@ from tqdm.auto import tqdm
 
 from core import data, metrics
 from core.denoising import baselines, denoise, judge
+from core.denoising.board_io import (  # noqa: F401
+    CHUNK,
+    PROBE_N,
+    StaleArtifact,
+    add_result,
+    digits,
+    empty_result,
+    identity_record,
+    key,
+    lookup,
+    paired,
+    probe_entry,
+    refuse_stale,
+    rows,
+    spread,
+)
 from core.denoising.defaults import MapDefaults
 from core.models import checkpoints
 
@@ -36,32 +55,31 @@ LEVELS = (0.1, 0.2, 0.3, 0.5, 0.8)
 TEST_N, TEST_SEED, BM3D_N = 1000, 0, 50
 OOD_LEVELS, OOD_N, OOD_BM3D_N = (0.3, 0.5), 300, 20
 CONDITIONS = ("rotate", "shift", "thin", "thick")
-JUDGE_N = 2000       # the judge's own accuracy table: the first 2,000 test digits
-CHUNK = 50           # MAP runs in chunks of this many images: its seeded restarts then do not depend on n
-PROBE_N = 10         # per-image values kept for the first images (the artifact's recomputable slice)
+JUDGE_N = 2000       # the judges' own accuracy table: the first 2,000 test digits
 # Best of restarts of a non-convex search: another CPU's floating-point order can move single images
 # by dB, so their probe is compared as means over the first CHUNK images (tests/probes.py).
 NONCONVEX = ("map", "map_clip")
 BETAS = (0.001, 0.003, 0.01, 0.03, 0.1, 0.3, 1.0, 3.0, 10.0, 30.0)
 BETA_STEPS = 30      # the validation run of beta: 30 L-BFGS steps from the encoder's mean (as A8)
 DENOISERS = ("ae", "vae", "map", "map_clip")
-METHODS = ("noisy", *DENOISERS, "dncnn", *baselines.FILTERS)
+FILTERS = tuple(baselines.FILTERS)
+PLAIN = tuple(f"{m}_plain" for m in FILTERS)   # each filter's best setting without the clipping correction
+SLOW = tuple(m for m in FILTERS + PLAIN if m.removesuffix("_plain") in baselines.SLOW)
+METHODS = ("noisy", *DENOISERS, "dncnn", *FILTERS, *PLAIN)
 LABELS = {"noisy": "noisy input", "ae": "AE (spec, 2-D)", "vae": "VAE bottleneck (16-D)", "map": "MAP",
-          "map_clip": "MAP, clipping-aware", "dncnn": "DnCNN (learned reference)", **baselines.LABELS}
+          "map_clip": "clipping-aware MAP", "dncnn": "DnCNN (learned reference)", **baselines.LABELS,
+          **{f"{m}_plain": f"{label}, uncorrected" for m, label in baselines.LABELS.items()}}
 ARTIFACT = baselines.RESULTS_DIR / "scoreboard.json"
 COMMAND = "python -m core.denoising.scoreboard --write"
 
 
-class StaleArtifact(RuntimeError):
-    """The shipped scoreboard was computed with other weights or tuning than the current ones."""
-
-
 class Context:
-    """What the methods need, loaded once: the AE/VAE denoisers, dncnn, tuned parameters."""
+    """What the methods need, loaded once: the AE/VAE denoisers, dncnn, tuned parameters, judges."""
 
     def __init__(self, ae: str = denoise.AE_NAME, vae: str = denoise.VAE_NAME, levels=LEVELS,
-                 betas: dict | None = None, interpolate: bool = False):
-        self.names = {"ae": ae, "vae": vae, "judge": judge.NAME, "dncnn": "dncnn"}
+                 betas: dict | None = None, interpolate: bool = False, judges=judge.NAMES):
+        self.names = {"ae": ae, "vae": vae, "dncnn": "dncnn"}
+        self.judges = tuple(judges)
         self.den = denoise.Denoisers(checkpoints.load(ae), checkpoints.load(vae), defaults=MapDefaults.read())
         self.dncnn = checkpoints.load("dncnn")
         self.tuned = baselines.tuned()
@@ -78,6 +96,11 @@ class Context:
     def run(self, method: str, noisy: torch.Tensor, level: float) -> torch.Tensor:
         return self.estimate(method, noisy, level)[0]
 
+    def filter_params(self, method: str, level: float) -> dict:
+        """The tuned setting a filter row runs (`<filter>_plain`: the best one without the correction)."""
+        return baselines.params_for(method.removesuffix("_plain"), level, table=self.tuned,
+                                    plain=method.endswith("_plain"))
+
     def estimate(self, method: str, noisy: torch.Tensor, level: float) -> tuple[torch.Tensor, torch.Tensor | None]:
         """(denoised [N,1,28,28], MAP's final objective per image [N], or None for the other methods)."""
         if method == "noisy":
@@ -92,7 +115,8 @@ class Context:
             return torch.cat([p.x_hat for p in parts]), torch.cat([p.loss_history[-1] for p in parts])
         if method == "dncnn":
             return self.dncnn.denoise(noisy), None
-        return baselines.apply(method, noisy, **baselines.params_for(method, level, table=self.tuned)), None
+        return baselines.run_tuned(method.removesuffix("_plain"), noisy, level, table=self.tuned,
+                                   plain=method.endswith("_plain")), None
 
 
 def map_betas(den: denoise.Denoisers, levels=LEVELS, vae_sha: str | None = None, interpolate: bool = False) -> dict:
@@ -127,35 +151,6 @@ def map_betas(den: denoise.Denoisers, levels=LEVELS, vae_sha: str | None = None,
     return out
 
 
-def empty_result() -> dict:
-    """What `run` (and core.denoising.pose_map.measure) return: rows, per-image identity bits, probe values."""
-    return {"rows": [], "bits": {}, "probe": {}}
-
-
-def add_result(out: dict, rows: list, bits: dict, probe: dict) -> None:
-    """Merge one `evaluate` call's (rows, bits, probe) into `out`."""
-    out["rows"] += rows
-    out["bits"].update(bits)
-    out["probe"].update(probe)
-
-
-def probe_entry(psnr: torch.Tensor, kept: torch.Tensor, ssim: torch.Tensor | None = None,
-                objective: torch.Tensor | None = None) -> dict:
-    """One method's recomputable slice: per-image values of the first PROBE_N images, and means over
-    the first CHUNK (MAP's first chunk) of PSNR, SSIM, kept digits and, for a search, its final
-    objective: what a test compares where single images depend on the CPU (NONCONVEX)."""
-    k = min(CHUNK, len(psnr))
-    entry = {"psnr": [round(v, 4) for v in psnr[:PROBE_N].tolist()],
-             "identity": "".join("1" if v else "0" for v in kept[:PROBE_N].tolist()),
-             "chunk": {"n": k, "psnr": round(float(psnr[:k].mean()), 5), "kept": int(kept[:k].sum())}}
-    if ssim is not None:
-        entry["ssim"] = [round(v, 4) for v in ssim[:PROBE_N].tolist()]
-        entry["chunk"]["ssim"] = round(float(ssim[:k].mean()), 5)
-    if objective is not None:
-        entry["chunk"]["objective"] = round(float(objective[:k].mean()), 6)
-    return entry
-
-
 def test_digits(n: int, condition: str = "clean"):
     """(clean [n,1,28,28], labels [n]): the seeded test subset, transformed for OOD conditions."""
     x, y = data.load_mnist("test")
@@ -164,35 +159,43 @@ def test_digits(n: int, condition: str = "clean"):
 
 
 def evaluate(ctx: Context, clean, labels, level: float, methods=METHODS, condition: str = "clean",
-             bm3d_n: int = BM3D_N, progress: bool = False):
-    """Rows (one per method) and per-image records for one condition and level."""
+             bm3d_n: int = BM3D_N, progress: bool = False) -> dict:
+    """Rows (one per method) and per-image records (core.denoising.board_io) for one condition and level."""
     noisy = data.add_noise(clean, level, seed=data.NOISE_SEED)
-    rows, bits, probe = [], {}, {}
+    out, done = empty_result(), {}
     for method in tqdm(methods, desc=f"{condition} {level}", leave=False, disable=not progress):
-        k = min(bm3d_n, len(clean)) if method in baselines.SLOW else len(clean)
+        k = min(bm3d_n, len(clean)) if method in SLOW else len(clean)
         if k == 0:
             continue
-        if method not in baselines.SLOW:
-            ctx.estimate(method, noisy[:1], level)  # warm-up (lazy imports, first-call set-up): not timed
-        t0 = time.perf_counter()
-        est, objective = ctx.estimate(method, noisy[:k], level)
-        ms = (time.perf_counter() - t0) * 1000 / k
+        # A filter whose best setting is uncorrected anyway: its plain row is the same run.
+        same = (method.removesuffix("_plain") if method.endswith("_plain") and
+                ctx.filter_params(method, level) == ctx.filter_params(method.removesuffix("_plain"), level) else None)
+        if same in done and len(done[same][0]) == k:
+            est, objective, ms = done[same]
+        else:
+            if method not in SLOW:
+                ctx.estimate(method, noisy[:1], level)  # warm-up (lazy imports, first-call set-up): not timed
+            t0 = time.perf_counter()
+            est, objective = ctx.estimate(method, noisy[:k], level)
+            ms = (time.perf_counter() - t0) * 1000 / k
+        done[method] = (est, objective, ms)
         psnr, ssim = metrics.psnr(est, clean[:k]), metrics.ssim(est, clean[:k])
-        kept = judge.same_digit(est, labels[:k], ctx.names["judge"]).float()
+        readings = {j: judge.read(est, j)[0] for j in ctx.judges}
         s = min(bm3d_n, k)
-        rows.append({"method": method, "level": level, "condition": condition, "n": k,
-                     "psnr": float(psnr.mean()), "psnr_se": float(psnr.std() / k ** 0.5) if k > 1 else 0.0,
-                     "ssim": float(ssim.mean()), "identity": float(kept.mean()), "ms_per_image": ms,
-                     "psnr_sub": float(psnr[:s].mean()), "identity_sub": float(kept[:s].mean()), "n_sub": s})
-        key = f"{condition}|{method}|{level}"
-        bits[key] = "".join("1" if v else "0" for v in kept.tolist())
-        probe[key] = probe_entry(psnr, kept, ssim, objective)
-    return rows, bits, probe
+        out["rows"].append({"method": method, "level": level, "condition": condition, "n": k,
+                            "psnr": float(psnr.mean()), "psnr_se": float(psnr.std() / k ** 0.5) if k > 1 else 0.0,
+                            "ssim": float(ssim.mean()), **identity_record(readings, labels[:k], s),
+                            "ms_per_image": ms, "psnr_sub": float(psnr[:s].mean()), "n_sub": s})
+        name = key(condition, method, level)
+        out["reads"][name] = {j: digits(r) for j, r in readings.items()}
+        out["psnr_values"][name] = [round(v * 100) for v in psnr.tolist()]
+        out["probe"][name] = probe_entry(psnr, {j: r == labels[:k] for j, r in readings.items()}, ssim, objective)
+    return out
 
 
 def run(n: int = TEST_N, levels=LEVELS, methods=METHODS, conditions=("clean",), bm3d_n: int = BM3D_N,
         ctx: Context | None = None, progress: bool = True) -> dict:
-    """{"rows", "bits", "probe"} over conditions x levels, on one thread (ms/image comparable)."""
+    """{"rows", "reads", "psnr_values", "probe"} over conditions x levels, on one thread (ms/image comparable)."""
     threads = torch.get_num_threads()
     torch.set_num_threads(1)
     try:
@@ -201,7 +204,7 @@ def run(n: int = TEST_N, levels=LEVELS, methods=METHODS, conditions=("clean",), 
         for condition in conditions:
             clean, labels = test_digits(n, condition)
             for level in levels:
-                add_result(out, *evaluate(ctx, clean, labels, level, methods, condition, bm3d_n, progress))
+                add_result(out, evaluate(ctx, clean, labels, level, methods, condition, bm3d_n, progress))
         return out
     finally:
         torch.set_num_threads(threads)
@@ -211,7 +214,7 @@ def run(n: int = TEST_N, levels=LEVELS, methods=METHODS, conditions=("clean",), 
 
 def fingerprint(ae: str = denoise.AE_NAME, vae: str = denoise.VAE_NAME, variants=()) -> dict:
     """sha256 of every input the artifact depends on: checkpoints and the baselines' tuning."""
-    names = [ae, vae, judge.NAME, "dncnn", *[n for pair in variants for n in pair]]
+    names = [ae, vae, *judge.NAMES, "dncnn", *[n for pair in variants for n in pair]]
     out = {name: checkpoints.sha256(checkpoints.path(name)) for name in dict.fromkeys(names)}
     out["results/baselines.json"] = checkpoints.sha256(baselines.TUNED_FILE)
     d = MapDefaults.read()
@@ -241,17 +244,15 @@ def run_parallel(tasks: list[tuple], ae: str, vae: str, betas: dict, jobs: int =
 
     # The importable module's functions, not __main__'s (`python -m core.denoising.scoreboard`), as in core.training.train.
     module = importlib.import_module("core.denoising.scoreboard")
-    out = {"rows": [], "bits": {}, "probe": {}}
+    out = empty_result()
     ctx = multiprocessing.get_context("spawn")
     with ProcessPoolExecutor(jobs, mp_context=ctx, initializer=module._init_worker, initargs=(ae, vae, betas)) as pool:
         # Slowest first (BM3D-heavy tasks), so the two workers finish together.
         order = sorted(tasks, key=lambda t: -t[4] * ("bm3d" in t[2]))
-        for rows_, bits, probe in tqdm(pool.map(module._task, order), total=len(order), desc="scoreboard tasks"):
-            out["rows"] += rows_
-            out["bits"].update(bits)
-            out["probe"].update(probe)
-    key = {(c, lv): i for i, (c, lv) in enumerate((t[3], t[1]) for t in tasks)}
-    out["rows"].sort(key=lambda r: (key[(r["condition"], r["level"])], METHODS.index(r["method"])))
+        for part in tqdm(pool.map(module._task, order), total=len(order), desc="scoreboard tasks"):
+            add_result(out, part)
+    place = {(c, lv): i for i, (c, lv) in enumerate((t[3], t[1]) for t in tasks)}
+    out["rows"].sort(key=lambda r: (place[(r["condition"], r["level"])], METHODS.index(r["method"])))
     return out
 
 
@@ -262,6 +263,7 @@ def write(n: int = TEST_N, bm3d_n: int = BM3D_N, ood_n: int = OOD_N, ood_bm3d_n:
     seeds): their AE/VAE/MAP rows go to "variant_rows", tagged with the pair."""
     t0 = time.perf_counter()
     torch.set_num_threads(1)
+    fp = fingerprint(variants=variants)  # before the run: an input changed meanwhile then shows as stale
     ctx = Context(interpolate=interpolate)
     betas = ctx.betas
     tasks = [(n, lv, METHODS, "clean", bm3d_n) for lv in LEVELS]
@@ -272,14 +274,15 @@ def write(n: int = TEST_N, bm3d_n: int = BM3D_N, ood_n: int = OOD_N, ood_bm3d_n:
         vctx = Context(ae, vae, interpolate=interpolate)
         part = run_parallel([(n, lv, DENOISERS, "clean", bm3d_n) for lv in LEVELS], ae, vae, vctx.betas, jobs)
         variant_rows += [{**r, "checkpoints": f"{ae}+{vae}"} for r in part["rows"]]
+    labels = {c: digits(test_digits(n if c == "clean" else ood_n, c)[1]) for c in ("clean", *CONDITIONS)}
     artifact = {
-        "fingerprint": fingerprint(variants=variants), "command": COMMAND,
+        "fingerprint": fp, "command": COMMAND, "judges": list(judge.NAMES),
         "params": {"n": n, "levels": LEVELS, "bm3d_n": bm3d_n, "ood_n": ood_n, "ood_levels": OOD_LEVELS,
                    "ood_bm3d_n": ood_bm3d_n, "conditions": CONDITIONS, "chunk": CHUNK,
                    "test_subset": f"test images, randperm seed {TEST_SEED}", "noise_seed": data.NOISE_SEED,
                    "threads": 1, "beta_interpolated": interpolate},
-        "map_betas": betas, "rows": res["rows"], "variant_rows": variant_rows,
-        "bits": res["bits"], "probe": res["probe"],
+        "map_betas": betas, "rows": res["rows"], "variant_rows": variant_rows, "labels": labels,
+        "reads": res["reads"], "psnr_values": res["psnr_values"], "probe": res["probe"],
         "judge_accuracy": judge.accuracy_table(n=JUDGE_N), "seconds": round(time.perf_counter() - t0, 1),
     }
     checkpoints.write_json(artifact, target or ARTIFACT)
@@ -297,39 +300,6 @@ def load_artifact(target=None, check: bool = True) -> dict:
         variants = {tuple(r["checkpoints"].split("+")) for r in artifact.get("variant_rows", [])}
         refuse_stale(artifact["fingerprint"], lambda: fingerprint(variants=sorted(variants)), target, COMMAND)
     return artifact
-
-
-def refuse_stale(saved: dict, current, target, command: str) -> None:
-    """StaleArtifact naming `command` unless every input of `saved` ({name: sha256 or setting})
-    equals what `current()` gives now; a missing input counts as changed."""
-    try:
-        now = current()
-    except (checkpoints.CheckpointError, FileNotFoundError) as exc:
-        raise StaleArtifact(f"{target}: an input is missing ({exc}); recompute with `{command}`") from exc
-    changed = [k for k, v in saved.items() if now.get(k) != v]
-    if changed:
-        raise StaleArtifact(f"{target} was computed with other {', '.join(changed)} than the current "
-                            f"ones: recompute it with `{command}`")
-
-
-def rows(artifact: dict, condition: str = "clean") -> list[dict]:
-    return [r for r in artifact["rows"] if r["condition"] == condition]
-
-
-def lookup(rows_: list[dict], method: str, level: float) -> dict:
-    for r in rows_:
-        if r["method"] == method and abs(r["level"] - level) < 1e-9:
-            return r
-    raise KeyError(f"no row for {method} at {level}")
-
-
-def spread(artifact: dict, method: str, level: float, key: str = "psnr") -> tuple[float, float, int]:
-    """(mean, sd, count) of `key` over the seed of record and the variant checkpoints."""
-    values = [lookup(rows(artifact), method, level)[key]]
-    values += [r[key] for r in artifact.get("variant_rows", [])
-               if r["method"] == method and abs(r["level"] - level) < 1e-9]
-    t = torch.tensor(values)
-    return float(t.mean()), float(t.std()) if len(values) > 1 else 0.0, len(values)
 
 
 def main(argv=None):
@@ -365,19 +335,21 @@ def main(argv=None):
             return
         if args.dry_run:
             args.n, args.levels = 8, [0.5]
-            args.methods = [m for m in args.methods if m not in baselines.SLOW]
+            args.methods = [m for m in args.methods if m not in SLOW]
         res = run(args.n, args.levels, args.methods, args.conditions, args.bm3d_n,
                   Context(args.ae, args.vae, args.levels), progress=not args.json)
     except (checkpoints.CheckpointError, FileNotFoundError) as exc:
         sys.exit(f"error: {exc}")
-    keys = ("method", "level", "psnr", "ssim", "identity", "ms_per_image")
-    out = [{k: r[k] for k in keys} | {"condition": r["condition"], "n": r["n"]} for r in res["rows"]]
+    keys = ("method", "level", "condition", "n", "psnr", "ssim", "identity", "agreement", "ms_per_image")
+    out = [{k: r[k] for k in keys} for r in res["rows"]]
     if args.json:
         print(json.dumps(out))
     else:
         for r in out:
-            print(f"{r['condition']:6} {r['level']:4} {r['method']:9} n={r['n']:4}  PSNR {r['psnr']:6.2f}  "
-                  f"SSIM {r['ssim']:.3f}  identity {100 * r['identity']:5.1f} %  {r['ms_per_image']:8.2f} ms/img")
+            ids = " / ".join(f"{100 * v:5.1f}" for v in r["identity"].values())
+            print(f"{r['condition']:6} {r['level']:4} {r['method']:12} n={r['n']:4}  PSNR {r['psnr']:6.2f}  "
+                  f"SSIM {r['ssim']:.3f}  identity {ids} % ({' / '.join(judge.SHORT.get(j, j) for j in r['identity'])}), "
+                  f"judges agree {100 * r['agreement']:5.1f} %  {r['ms_per_image']:8.2f} ms/img")
 
 
 if __name__ == "__main__":

@@ -7,19 +7,25 @@ import numpy as np
 from core.plots import PAGE_WIDTH_IN, image_rows
 
 
-def psnr_and_identity(rows: list[dict], labels: dict, methods=None) -> plt.Figure:
-    """Mean PSNR (left) and identity kept (right) against the noise level, one line per method."""
+def psnr_and_identity(rows: list[dict], labels: dict, methods=None, judge_names: dict | None = None) -> plt.Figure:
+    """Mean PSNR (left) and identity kept as read by each judge (one panel per judge) against the
+    noise level, one line per method."""
     methods = methods or list(dict.fromkeys(r["method"] for r in rows))
-    fig, axes = plt.subplots(1, 2, figsize=(PAGE_WIDTH_IN, 4.4))
+    judges = list(rows[0]["identity"])
+    fig, axes = plt.subplots(1, 1 + len(judges), figsize=(PAGE_WIDTH_IN, 4.6))
     for m in methods:
-        pts = sorted((r["level"], r["psnr"], 100 * r["identity"]) for r in rows if r["method"] == m)
-        if not pts:
+        mine = sorted((r for r in rows if r["method"] == m), key=lambda r: r["level"])
+        if not mine:
             continue
-        lv, ps, ids = zip(*pts)
+        lv = [r["level"] for r in mine]
         ls = ":" if m == "noisy" else ("-" if m.startswith(("map", "dncnn")) else "--")
-        axes[0].plot(lv, ps, ls, marker="o", ms=3, label=labels.get(m, m))
-        axes[1].plot(lv, ids, ls, marker="o", ms=3)
-    axes[0].set_ylabel("test PSNR (dB)"), axes[1].set_ylabel("identity kept (%)")
+        axes[0].plot(lv, [r["psnr"] for r in mine], ls, marker="o", ms=3, label=labels.get(m, m))
+        for ax, j in zip(axes[1:], judges):
+            ax.plot(lv, [100 * r["identity"][j] for r in mine], ls, marker="o", ms=3)
+    axes[0].set_ylabel("test PSNR (dB)")
+    for ax, j in zip(axes[1:], judges):
+        ax.set_ylabel("identity kept (%)")
+        ax.set_title(f"read by the {(judge_names or {}).get(j, j)} judge", fontsize=9)
     for ax in axes:
         ax.set_xlabel("noise level (std)")
     # One legend for both panels, under them: beside them it made the figure too wide to read.
@@ -30,14 +36,17 @@ def psnr_and_identity(rows: list[dict], labels: dict, methods=None) -> plt.Figur
 
 def wrong_digits(noisy, outputs: dict, clean, true, read_as: dict) -> plt.Figure:
     """Cases where a denoiser drew another digit: rows noisy / each output / clean; column titles
-    give the true digit and, per output row, what the judge reads (x-axis label under each image)."""
+    give the true digit and, per output row, what each judge reads (read_as: {row: {judge: labels}},
+    "read a / b" under each image, red where a judge reads another digit)."""
     fig = image_rows({"noisy": noisy, **outputs, "clean": clean},
                      col_titles=[f"true {int(t)}" for t in true])
     names = list(outputs)
     for r, name in enumerate(names, start=1):
-        for c, label in enumerate(np.asarray(read_as[name])):
+        per_judge = [np.asarray(v) for v in read_as[name].values()]
+        for c in range(len(true)):
+            got = [int(v[c]) for v in per_judge]
             ax = fig.axes[r * len(true) + c]
-            wrong = int(label) != int(true[c])
-            ax.set_xlabel(f"read {int(label)}", fontsize=9, color="tab:red" if wrong else "black")
+            wrong = any(g != int(true[c]) for g in got)
+            ax.set_xlabel("read " + " / ".join(map(str, got)), fontsize=9, color="tab:red" if wrong else "black")
     fig.tight_layout(pad=0.3)
     return fig
