@@ -5,7 +5,7 @@ import torch
 
 from core import paths
 from core.analysis import clustering as cl
-from core.models import build, checkpoints
+from core.models import build
 
 
 def test_hungarian_mapping_recovers_a_permuted_labelling():

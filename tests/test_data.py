@@ -106,6 +106,7 @@ def test_a_chapter_that_fetches_mnist_does_not_print_where_from(tmp_path, monkey
     """A fresh clone's first render fetches MNIST inside a chapter: the provenance goes to the log,
     never onto the page (here fetched from a local source folder, the real files)."""
     import chapter_runner as qmd
+
     from core import paths
 
     empty = tmp_path / "fresh-clone-data"

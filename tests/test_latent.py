@@ -9,8 +9,8 @@ from core import analysis
 from core.analysis import grid_points, latent_bounds
 from core.analysis import latent as L
 from core.cache import cached, entry
-from core.models import build, checkpoints
-from core.models.classifier import SpecClassifier, SpecClassifierConfig
+from core.models import build
+from core.models.classifier import SpecClassifier
 from core.plots import latent as P
 
 ENCODER_LAYERS = (nn.Conv2d, nn.ReLU, nn.MaxPool2d)

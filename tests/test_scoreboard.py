@@ -624,3 +624,21 @@ def test_chapter_sentences_state_identity_only_where_both_judges_agree():
     assert "the judges disagree for rotate digits" in ood["identity"]
     assert ood["psnr"] == "still leads the best classical filter on PSNR under every transform"
     assert board_text.changed_digits(art, 0.5, ("tv",)) == {"tv": "10.0 / 10.0 %"}
+    assert board_text.identity_at(art, "vae", 0.5) == "60.0 / 60.0 %"
+
+
+def test_misread_by_all_counts_only_images_every_judge_gets_wrong():
+    from core.analysis import board_text
+
+    labels = torch.tensor([1, 2, 3, 4])
+    readings = {"judge": torch.tensor([1, 0, 0, 4]), "judge_mlp": torch.tensor([0, 0, 3, 4])}
+    assert board_text.misread_by_all(readings, labels) == 1      # only the second image
+    assert board_text.per_judge_counts(readings, labels) == "2 / 2"
+
+
+def test_same_augmentation_compares_only_what_the_judges_read_and_learn_from():
+    from core.denoising import judge
+    from core.models.judge import JudgeConfig, MLPJudgeConfig
+
+    assert judge.same_augmentation(JudgeConfig(), MLPJudgeConfig(hidden1=64))    # widths differ: fine
+    assert not judge.same_augmentation(JudgeConfig(), MLPJudgeConfig(p_noise=0.1))

@@ -7,7 +7,6 @@ from __future__ import annotations
 import torch
 
 
-
 @torch.inference_mode()
 def batched(fn, x: torch.Tensor, batch_size: int = 2000) -> torch.Tensor:
     """fn applied to x in batches (inference mode, fp32), results concatenated on the CPU."""

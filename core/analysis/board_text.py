@@ -25,6 +25,11 @@ def _per_judge(values: dict, fmt=lambda v: f"{100 * v:.1f}") -> str:
     return " / ".join(fmt(v) for v in values.values())
 
 
+def identity_at(art: dict, method: str, level: float, condition: str = "clean") -> str:
+    """'21.7 / 26.2 %': identity kept by `method` at `level`, per judge."""
+    return _per_judge(_at(art, method, level, condition)["identity"]) + " %"
+
+
 def judges_named(art: dict) -> str:
     """'convnet / MLP': the order of per-judge numbers in the text."""
     return " / ".join(asb.short(j) for j in board_io.judges(art))
@@ -61,7 +66,7 @@ def best_by_psnr(art: dict) -> str:
     for x in _levels(art):
         full = [m for m in TUNED if m != "noisy" and m not in sb.SLOW]
         best = max(full, key=lambda m: _at(art, m, x)["psnr"])
-        out.append(f"{x:g}: {sb.LABELS[best]} ({_at(art, best, x)['psnr']:.2f} dB)")
+        out.append(f"{x:g}: {sb.LABELS[best]}, {_at(art, best, x)['psnr']:.2f} dB")
     return "; ".join(out)
 
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import torch
 
+from core.analysis import scoreboard as asb
 from core.denoising import scoreboard as sb
 from core.denoising.posterior import artifact as part
 from core.denoising.posterior import study
@@ -38,19 +39,20 @@ def settings(art: dict) -> SamplerSettings:
 
 def board_table(art: dict, board: dict) -> list[dict]:
     """Posterior mean beside clipping-aware MAP and DnCNN (and the noisy input) from the board:
-    PSNR, SSIM and identity per level on the same test digits and noise."""
+    PSNR, SSIM and identity by each judge, one row per level and method, on the same test digits
+    and noise."""
     board_rows = sb.rows(board)
+    judges = art["params"]["judges"]
     out = []
-    for method, label in (("noisy", "noisy input"), ("map_clip", sb.LABELS["map_clip"]),
-                          ("posterior_mean", "posterior mean"), ("dncnn", sb.LABELS["dncnn"])):
-        row = {"method": label}
-        for r in rows(art):
-            lv = r["level"]
+    for r in rows(art):
+        lv = r["level"]
+        for method, label in (("noisy", "noisy input"), ("map_clip", sb.LABELS["map_clip"]),
+                              ("posterior_mean", "posterior mean"), ("dncnn", sb.LABELS["dncnn"])):
             src = r if method == "posterior_mean" else sb.lookup(board_rows, method, lv)
-            row[f"{lv} PSNR"] = round(src["psnr"], 2)
-            row[f"{lv} SSIM"] = round(src["ssim"], 3)
-            row[f"{lv} id %"] = round(100 * src["identity"], 1)
-        out.append(row)
+            ids = r["identity_by_judge"] if method == "posterior_mean" else src["identity"]
+            row = {"noise": lv, "method": label, "PSNR": round(src["psnr"], 2), "SSIM": round(src["ssim"], 3)}
+            row |= {f"id % ({asb.short(j)})": round(100 * ids[j], 1) for j in judges}
+            out.append(row)
     return out
 
 

@@ -67,6 +67,18 @@ def agree(verdicts: dict):
     return values[0] if all(v == values[0] for v in values) else None
 
 
+def same_augmentation(*configs) -> bool:
+    """Do these judges' configs share every setting of what they read and how they were augmented
+    (core.models.judge.ReaderConfig), so that one description of their training holds for all?"""
+    from dataclasses import asdict, fields
+
+    from core.models.judge import ReaderConfig
+
+    shared = [f.name for f in fields(ReaderConfig)]
+    first, *rest = (asdict(c) for c in configs)
+    return all(all(c[k] == first[k] for k in shared) for c in rest)
+
+
 def agreement(readings: dict[str, torch.Tensor]) -> torch.Tensor:
     """bool [N]: do all judges read each image as the same digit?"""
     first, *rest = readings.values()

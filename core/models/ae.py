@@ -7,7 +7,7 @@ import torch
 from torch import nn
 
 from core.data import crop28, pad32
-from core.models.base import Autoencoder, Entry, LabModel
+from core.models.base import Autoencoder, Entry
 from core.models.layers import ConvTranspose2d
 from core.models.train_config import TrainConfig
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 import matplotlib.pyplot as plt
 import numpy as np
 
-from core.plots import image_rows
+from core.plots import PAGE_WIDTH_IN, image_rows
 
 
 def examples(ex: dict) -> plt.Figure:
@@ -26,7 +26,7 @@ def reliability(art: dict, levels=(0.5, 0.8), judge: str | None = None) -> plt.F
     judge = judge or art["params"]["judges"][0]
     form = art["choice"]["digit_posterior"]
     rows = {r["level"]: r for r in art["rows"] if r["condition"] == "clean"}
-    fig, axes = plt.subplots(1, len(levels), figsize=(4.2 * len(levels), 4), squeeze=False)
+    fig, axes = plt.subplots(1, len(levels), figsize=(3.9 * len(levels), 3.8), squeeze=False)
     for ax, lv in zip(axes[0], levels):
         cal = rows[lv]["calibration"][judge]
         for kind, label, colour in ((form, "posterior (judge on draws)", "tab:blue"),
@@ -41,7 +41,7 @@ def reliability(art: dict, levels=(0.5, 0.8), judge: str | None = None) -> plt.F
         ax.set_xlim(0, 1.02), ax.set_ylim(0, 1.02)
         ax.set_xlabel("confidence (probability of the top digit)"), ax.set_ylabel("accuracy")
         ax.set_title(f"noise {lv}: {rows[lv]['n']} test digits")
-        ax.legend(fontsize=8, loc="upper left")
+        ax.legend(fontsize=8.5, loc="upper left")
     fig.tight_layout()
     return fig
 
@@ -54,13 +54,15 @@ def misfit_histograms(art: dict, level: float = 0.5) -> plt.Figure:
     near = [digits, *[art["misfit"][f"{s}|{level}"] for s in sets if s != "patches"]]
     lo, hi = np.percentile(np.concatenate(near), [0.5, 99.5])
     edges = np.linspace(lo, hi, 40)
-    fig, axes = plt.subplots(2, (len(sets) + 1) // 2, figsize=(12, 5), sharex=True, squeeze=False)
+    cols = (len(sets) + 1) // 2
+    fig, axes = plt.subplots(2, cols, figsize=(PAGE_WIDTH_IN, 5.4), sharex=True, squeeze=False)
     auc = {a["set"]: a["auroc"] for a in art["auroc"] if a["level"] == level}
     for ax, s in zip(axes.flat, sets):
         ax.hist(np.clip(digits, lo, hi), edges, density=True, alpha=0.5, label="test digits")
         ax.hist(np.clip(art["misfit"][f"{s}|{level}"], lo, hi), edges, density=True, alpha=0.5, label=s)
         ax.set_title(f"{s}: AUROC {auc[s]:.3f}", fontsize=9)
-        ax.legend(fontsize=7)
+        ax.legend(fontsize=7.5)
+        ax.tick_params(labelsize=8)
     fig.supxlabel(f"misfit at noise {level} (sds of the noise model; values beyond the range drawn at its edges)",
                   fontsize=9)
     fig.tight_layout()
