@@ -1,5 +1,5 @@
 """Autoencoder Lab demo: draw a digit, add noise, compare the AE, VAE-bottleneck and MAP denoisers
-(beside the best classical filter and a learned denoiser), each output read by a judge classifier.
+(beside the best classical filter and a learned denoiser), each output read by two judge classifiers.
 
     python -m demo.app [--host HOST] [--port PORT]        (what `make demo` runs)
 
@@ -35,6 +35,7 @@ import torch  # noqa: E402
 from PIL import Image  # noqa: E402
 
 from core.data import DEFAULT_NOISE_LEVEL  # noqa: E402
+from core.denoising import judge  # noqa: E402
 from demo import engine, inputs, noise, page, panels  # noqa: E402
 
 # Two cores: two requests at a time, each with one intra-op thread, beats one request on two
@@ -83,8 +84,9 @@ except Exception as exc:  # e.g. a checkpoint not trained yet: say which and how
     sys.exit(f"The demo cannot start: {type(exc).__name__}: {exc}\n"
              "`make demo` fetches MNIST and trains any missing shipped model first.")
 if ENGINE.judging is not None:
-    log(f"the judge names a digit from confidence {ENGINE.judging.unsure_below:.2f} up (from there its "
-        "validation readings are right at least half the time: python -m demo.judging)")
+    log("a digit is named where every judge names it: " + ", ".join(
+        f"the {judge.SHORT.get(name, name)} judge from confidence {t:.2f} up" for name, t in ENGINE.judging.unsure_below.items())
+        + " (from there its validation readings are right at least half the time: python -m demo.judging)")
 
 
 def compare(drawing, noise_type="Gaussian", level=str(DEFAULT_NOISE_LEVEL), seed="0", beta=None, steps=None,
@@ -187,8 +189,8 @@ BETA_JS = page.beta_js(ENGINE.beta_table(), ENGINE.default_beta)
 with gr.Blocks(title="Autoencoder Lab: denoising demo", delete_cache=(600, 1800)) as demo:
     gr.Markdown("# Autoencoder Lab: draw a digit, add noise, compare the denoisers\n"
                 "Draw a digit (or pick a test digit), choose the noise, press **Compare**. The drawing is "
-                "cropped, scaled and centred as MNIST was; PSNR is against that clean 28x28 input, and a "
-                "classifier reads every output.", elem_id="title")
+                "cropped, scaled and centred as MNIST was; PSNR is against that clean 28x28 input, and two "
+                "classifiers read every output: a digit is named only where both do.", elem_id="title")
     with gr.Row(equal_height=False):
         # The input and its settings, top to bottom in the order the user chooses them, Compare last:
         # on a phone this column comes first, the results below it.
@@ -216,8 +218,10 @@ with gr.Blocks(title="Autoencoder Lab: denoising demo", delete_cache=(600, 1800)
         with gr.Column(scale=1, min_width=300):
             results = gr.HTML('<p class="placeholder">Results appear here.</p>', elem_id="results",
                               padding=False)
-            digits = gr.Label(num_top_classes=3, label="Which digit? (the judge on posterior draws)",
-                              elem_id="posterior-label")
+            # The posterior's digit probabilities stay with one judge: a probability per digit is one
+            # classifier's softmax, and averaging two judges' would blur a disagreement the cards state.
+            digits = gr.Label(num_top_classes=3, label=f"Which digit? (the {panels.POSTERIOR_JUDGE} judge on "
+                              "posterior draws)", elem_id="posterior-label")
             details = gr.HTML(elem_id="details", padding=False)
     # Every number and image as JSON, for API callers: the page shows them in the cards, and a
     # rendered JSON tree of the images slowed every result in the browser (timed as bench.demo_click does).

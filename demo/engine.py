@@ -1,6 +1,8 @@
 """What the demo computes for one request, without any UI: a drawing -> the 28x28 the models see ->
 noise -> the three denoisers and the reference columns (PSNR against the clean input, latency, the
-judge's reading) -> the drawing's place on the 2-D latent map. The models load once (`Engine.load`).
+judges' reading) -> the drawing's place on the 2-D latent map. The models load once (`Engine.load`).
+Every statement of which digit an image is (a reading named, "≠ your 7", MAP's other restarts) holds
+only where every judge names that digit, each at or above its calibrated threshold (demo/judging.py).
 """
 from __future__ import annotations
 
@@ -24,7 +26,7 @@ from demo.references import REFERENCE_NOISES
 # Why the assignment's AE and VAE bottleneck fail on noise, shown under their outputs.
 NOTES = {"ae": "Trained on clean digits only: noise pushes its 2-D code off the digits it knows.",
          "vae": "Trained on clean digits only: it encodes the noise too, so its mean lands between digits."}
-MAX_ALTERNATIVES = 3   # MAP's answer and at most two restarts that read as other digits
+MAX_ALTERNATIVES = 3   # MAP's answer and at most two restarts that the judges read as other digits
 
 
 @dataclass
@@ -32,7 +34,7 @@ class MethodResult:
     x_hat: torch.Tensor   # [1,1,28,28]
     psnr: float           # dB against the clean input
     ms: float             # wall time of the denoiser call
-    reading: Reading | None = None   # the judge's (digit, confidence, sure) for x_hat
+    reading: Reading | None = None   # the judges' (digit, confidence, sure, judges) for x_hat
     what: str = ""        # for a reference: which filter / net it was
 
 
@@ -49,22 +51,28 @@ class Comparison:
     settings: dict
     clean_reading: Reading | None = None
     alternatives: list[MethodResult] = field(default_factory=list)  # other MAP restarts, other digits
-    unsure_below: float | None = None    # the judge's calibrated threshold (None: no judge)
+    unsure_below: dict[str, float] | None = None   # each judge's calibrated threshold (None: no judge)
     posterior: object | None = None      # core.denoising.posterior.single.DrawingPosterior (sd, draws, digits, flag)
 
     def differs(self, key: str) -> bool:
-        """Does the judge read output `key` as another digit than the clean drawing? Never when it
-        is unsure what the clean drawing is: there is no digit to differ from."""
-        r = self.results[key].reading
-        return bool(r and self.clean_reading and self.clean_reading.sure and r.digit != self.clean_reading.digit)
+        """Do the judges read output `key` as another digit than the clean drawing? Only when every
+        judge is sure of both, each naming the same digit: where they disagree or are unsure (of the
+        drawing or the output) there is no verdict to state."""
+        r, clean = self.results[key].reading, self.clean_reading
+        return bool(r and clean and clean.sure and r.sure and r.digit != clean.digit)
 
     def numbers(self) -> dict:
-        """Plain numbers for the API / JSON output."""
+        """Plain numbers for the API / JSON output: each reading's combined verdict ("sure",
+        "unsure", "disagree"; digit and confidence: see demo.judging.Reading) and every judge's own."""
         def reading(r):
-            return None if r is None else {"digit": r.digit, "confidence": round(r.confidence, 3), "sure": r.sure}
+            if r is None:
+                return None
+            return {"digit": r.digit, "confidence": round(r.confidence, 3), "sure": r.sure, "verdict": r.verdict,
+                    "judges": {j.name: {"digit": j.digit, "confidence": round(j.confidence, 3), "sure": j.sure}
+                               for j in r.judges}}
 
         out = {"noisy_psnr": round(self.noisy_psnr, 3), "clean_reading": reading(self.clean_reading),
-               "judge_unsure_below": self.unsure_below}
+               "judges_unsure_below": self.unsure_below}
         for m, r in self.results.items():
             out[m] = {"psnr": round(r.psnr, 3), "ms": round(r.ms, 2), "reading": reading(r.reading),
                       "differs": self.differs(m)}
@@ -106,7 +114,7 @@ class Engine:
         self.defaults = denoisers.defaults
         policy = self.defaults.settings(single_image=True)
         self.default_beta, self.default_steps, self.default_restarts = policy.beta, policy.steps, policy.restarts
-        self.judging = judging          # every reading of a digit (demo/judging.py), or None: no judge shipped
+        self.judging = judging          # every reading of a digit (demo/judging.py), or None: a judge not shipped
         self.references = references or {}   # name -> fn(noisy, kind, level) -> (x_hat, what)
         # The posterior through the VAE prior, started at MAP's restarts; the misfit warning's threshold
         # comes from results/posterior.json (None: the posterior is shown without a warning).
@@ -147,7 +155,7 @@ class Engine:
         return beta, steps
 
     def read(self, x: torch.Tensor) -> list[Reading] | None:
-        """The judge's (digit, confidence, sure) per image."""
+        """The judges' reading per image (None: no judging)."""
         return None if self.judging is None else self.judging.read(x)
 
     def _map(self, noisy, kind, level, mask, beta, steps, seed):
@@ -188,8 +196,9 @@ class Engine:
         return out.restart_losses[-1, :, 0], images
 
     def _alternatives(self, out, best: MethodResult, clean, restarts=None, readings=None) -> list[MethodResult]:
-        """The best restarts (lowest objective) that the judge reads as other digits than MAP's answer.
-        `restarts`, `readings`: the restarts' (objectives, images) and the judge's reading of each
+        """The best restarts (lowest objective) that every judge surely reads as the same digit, other
+        than MAP's answer (its best guess where the judges are unsure of it) and than each other.
+        `restarts`, `readings`: the restarts' (objectives, images) and the judges' reading of each
         image, if already made."""
         restarts = restarts or self._restart_images(out)
         if restarts is None or best.reading is None:
@@ -198,7 +207,7 @@ class Engine:
         readings = readings or self.read(images)
         seen, alternatives = {best.reading[0]}, []
         for i in losses.argsort().tolist():
-            if readings[i][0] not in seen and len(alternatives) < MAX_ALTERNATIVES - 1:
+            if readings[i].sure and readings[i][0] not in seen and len(alternatives) < MAX_ALTERNATIVES - 1:
                 seen.add(readings[i][0])
                 alternatives.append(MethodResult(images[i:i + 1], _psnr(images[i:i + 1], clean), 0.0, readings[i]))
         return alternatives
@@ -248,7 +257,7 @@ class Engine:
                 x_hat = x_hat.float().clamp(0, 1)
                 results[name] = MethodResult(x_hat, _psnr(x_hat, clean), 1000 * (time.perf_counter() - start),
                                              what=what)
-        # One judge call for everything it reads: the clean input, each output, each MAP restart.
+        # One call per judge for everything they read: the clean input, each output, each MAP restart.
         restarts = self._restart_images(map_out) if map_out is not None else None
         batch = [clean] + [r.x_hat for r in results.values()] + ([restarts[1]] if restarts else [])
         readings = self.read(torch.cat(batch))
@@ -267,7 +276,7 @@ class Engine:
                                        "salt_pepper": "robust (impulses as missing pixels)"}.get(kind, "masked")}
         return Comparison(clean, noisy, mask, _psnr(noisy, clean), results, loss_history, z_path,
                           prepared.warnings, settings, clean_reading, alternatives,
-                          None if self.judging is None else self.judging.unsure_below, post)
+                          None if self.judging is None else dict(self.judging.unsure_below), post)
 
     def latent(self, comparison: Comparison) -> tuple[str, dict] | None:
         """Where this drawing, its noisy version, the outputs and MAP's path land on the test set's 2-D

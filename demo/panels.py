@@ -1,5 +1,5 @@
 """The results as HTML: one card per image (the clean drawing, the noisy input, each denoiser and
-reference column) with its PSNR, time and the judge's reading, then MAP's objective curve and the
+reference column) with its PSNR, time and the judges' reading, then MAP's objective curve and the
 marks on the 2-D latent map. Images go inline as tiny 28x28 PNG data URLs, so no response shares
 a file with another. Nothing here computes: demo/engine.py does.
 """
@@ -13,6 +13,7 @@ import itertools
 import numpy as np
 from PIL import Image
 
+from core.denoising import judge
 from demo import engine
 
 # Card labels short enough for one line on a phone; the full name shows on hover.
@@ -28,7 +29,11 @@ TITLES = {"clean": "What the models see: your drawing cropped, scaled and centre
           "dncnn": "The scoreboard's learned denoising network (DnCNN), trained on Gaussian noise"}
 REFERENCE_KEYS = ("filter", "dncnn")
 ERASED_RGB = np.array([150, 30, 30], dtype=np.uint8)  # erased pixels, so a black-on-black hole shows
-UNSURE = "the judge is unsure what digit this is"
+UNSURE = "the judges are unsure what digit this is"
+DISAGREE = "the judges disagree"
+# The posterior's digit probabilities are the first judge's softmax on its draws
+# (core.denoising.posterior.claims.digit_probabilities): the page says whose.
+POSTERIOR_JUDGE = judge.SHORT.get(judge.NAME, judge.NAME)
 _RUNS = itertools.count(1)   # each panel is new HTML, so the page never keeps an old "stale" mark
 
 
@@ -45,20 +50,41 @@ def noisy_view(c: engine.Comparison) -> np.ndarray:
     return img
 
 
+def short(name: str) -> str:
+    return judge.SHORT.get(name, name)
+
+
+def confidences(reading) -> str:
+    """Each judge's confidence, by its short name: "convnet 98 %, MLP 95 %"."""
+    return ", ".join(f"{short(j.name)} {100 * j.confidence:.0f} %" for j in reading.judges)
+
+
+def thresholds_title(c: engine.Comparison) -> str:
+    """The hover text of a reading: where each judge's reading counts as sure."""
+    if not c.unsure_below:
+        return ""
+    each = ", ".join(f"{short(n)} from {100 * t:.0f} %" for n, t in c.unsure_below.items())
+    return f' title="a digit is named only where every judge names it, each sure enough: {each}"'
+
+
 def reading_line(c: engine.Comparison, key: str | None, reading) -> str:
-    """The judge's reading of one image: its digit and confidence, or that it is unsure (then no
-    digit is named for the clean drawing, and no output is marked as differing from it)."""
+    """The judges' reading of one image: the digit they all name with each one's confidence; or that
+    they disagree (each one's digit), or agree but are unsure (a best guess). Then no digit is named
+    for the clean drawing, and no output is marked as differing from it or from an unsure drawing."""
     if reading is None:
         return ""
-    pct = f"{100 * reading.confidence:.0f} %"
-    if not reading.sure:
-        text = (f"{UNSURE} (best guess {pct})" if key is None
-                else f"unsure (best guess <b>{reading.digit}</b>, {pct})")
-        return f'<div class="reading unsure">{text}</div>'
-    text = f"reads <b>{reading.digit}</b> ({pct})"
+    title = thresholds_title(c)
+    if reading.verdict == "disagree":
+        named = ", ".join(f"{short(j.name)} {j.digit}" for j in reading.judges)
+        return f'<div class="reading unsure disagree"{title}>{DISAGREE}: {named} ({confidences(reading)})</div>'
+    if reading.verdict == "unsure":
+        text = (f"{UNSURE} (best guess {reading.digit}: {confidences(reading)})" if key is None
+                else f"unsure (best guess <b>{reading.digit}</b>: {confidences(reading)})")
+        return f'<div class="reading unsure"{title}>{text}</div>'
+    text = f"reads <b>{reading.digit}</b> ({confidences(reading)})"
     if key is not None and c.differs(key):
         text += f' <span class="differs">≠ your {c.clean_reading.digit}</span>'
-    return f'<div class="reading">{text}</div>'
+    return f'<div class="reading"{title}>{text}</div>'
 
 
 def image_urls(c: engine.Comparison) -> dict[str, str]:
@@ -75,10 +101,11 @@ def posterior_lines(p) -> str:
                     for d in p.draws)
     top = sorted(p.label_probs.items(), key=lambda kv: -kv[1])[:3]
     digits = ", ".join(f"<b>{d}</b> {100 * v:.0f} %" for d, v in top)
+    whose = f"the {POSTERIOR_JUDGE} judge on the draws"
     out = (f'<div class="alts" id="posterior-sd"><span>uncertainty (sd, white {float(p.std.max()):.2f}):</span>'
            f'<figure><img src="{png_url(engine.to_uint8(sd))}" alt="posterior standard deviation"></figure></div>'
            f'<div class="alts" id="posterior-draws"><span>draws:</span>{draws}</div>'
-           f'<div class="reading" id="posterior-digits">could be {digits}</div>')
+           f'<div class="reading" id="posterior-digits" title="{whose}">could be {digits} ({whose})</div>')
     if p.flagged:
         out += f'<div class="warning" id="posterior-warning">{html.escape(p.warning)}</div>'
     return out
@@ -105,9 +132,11 @@ def results_html(c: engine.Comparison, urls: dict[str, str], server_ms: float) -
         if key == "map":
             lines += f'<div class="note">likelihood: {html.escape(c.settings["map_likelihood"])}</div>'
             if c.alternatives:
-                alts = "".join(f'<figure><img src="{png_url(engine.to_uint8(a.x_hat))}" alt="another MAP restart">'
-                               f'<figcaption>{a.reading.digit} ({100 * a.reading.confidence:.0f} %)</figcaption></figure>'
-                               for a in c.alternatives)
+                # Every judge names each restart's digit, sure of it (engine._alternatives); the
+                # caption gives the least confident judge's confidence, the hover text each one's.
+                alts = "".join(f'<figure title="{confidences(a.reading)}"><img src="{png_url(engine.to_uint8(a.x_hat))}" '
+                               f'alt="another MAP restart"><figcaption>{a.reading.digit} '
+                               f'({100 * a.reading.confidence:.0f} %)</figcaption></figure>' for a in c.alternatives)
                 lines += f'<div class="alts" id="map-alternatives"><span>other restarts read:</span>{alts}</div>'
         if key == "posterior" and c.posterior is not None:
             lines += posterior_lines(c.posterior)

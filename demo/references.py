@@ -1,4 +1,4 @@
-"""What the demo sets beside the assignment's denoisers, all from the scoreboard: the judge that reads
+"""What the demo sets beside the assignment's denoisers, all from the scoreboard: the judges that read
 every output as a digit (core.denoising.judge), and the two reference columns, the best classical filter
 tuned on validation images (core.denoising.baselines.best_filter, BM3D left out: 1-2 s per image), with
 the clipping correction where it won the validation (corrected for the noise level actually added), and
@@ -17,15 +17,17 @@ import torch
 REFERENCE_NOISES = {"filter": ("gaussian", "salt_pepper"), "dncnn": ("gaussian",)}
 
 
-def load_judge(directory=None):
-    """The scoreboard's judge (frozen), or None with a warning if it is not shipped."""
+def load_judge(directory=None, name: str | None = None):
+    """One of the scoreboard's judges (frozen; default the first), or None with a warning if it is
+    not shipped."""
     from core.denoising import judge
     from core.models import checkpoints
 
     try:
-        return judge.load(directory=directory)
+        return judge.load(name or judge.NAME, directory=directory)
     except (checkpoints.CheckpointError, OSError) as exc:
-        warnings.warn(f"no judge classifier ({exc}): outputs are shown without a reading", stacklevel=2)
+        warnings.warn(f"no judge classifier {name or judge.NAME} ({exc}): outputs are shown without a reading",
+                      stacklevel=2)
         return None
 
 

@@ -1,7 +1,8 @@
 """The demo's computing side (demo/inputs.py, noise.py, engine.py, judging.py, panels.py):
 preprocessing of synthetic drawings and every bad input, the numbers the user types, the noises,
-the denoisers with the shipped models, the judge's readings and when it is unsure. The running app
-(API and browser) is tested in tests/test_demo_app.py."""
+the denoisers with the shipped models, both judges' readings and when they are unsure or disagree
+(with stand-in judges in tests/test_demo_judging.py). The running app (API and browser) is tested in
+tests/test_demo_app.py."""
 from __future__ import annotations
 
 import base64
@@ -519,15 +520,24 @@ def test_map_uses_the_likelihood_of_the_noise_and_beats_the_plain_one(engine, mn
 
 
 def test_every_output_has_the_judges_reading_and_a_mark_when_it_differs(engine):
+    from core.denoising import judge
+
     c = engine.compare(sketch(drawing("seven")), "Gaussian", 0.5, 0)
     assert c.clean_reading is not None and c.clean_reading.digit == 7 and c.clean_reading.sure
     assert {"ae", "vae", "map", "filter"} <= set(c.results)
+    assert set(engine.judging.unsure_below) == set(judge.NAMES) == set(c.unsure_below)
     for key, r in c.results.items():
-        digit, conf, sure = r.reading
-        assert 0 <= digit <= 9 and 0 < conf <= 1 and sure == (conf >= engine.judging.unsure_below)
-        assert c.differs(key) == (digit != 7)
+        assert tuple(j.name for j in r.reading.judges) == judge.NAMES
+        for j in r.reading.judges:   # each judge against its own threshold
+            assert 0 <= j.digit <= 9 and 0 < j.confidence <= 1 and j.sure == (j.confidence >= c.unsure_below[j.name])
+        named = {j.digit for j in r.reading.judges}
+        assert r.reading.sure == (len(named) == 1 and all(j.sure for j in r.reading.judges))
+        assert r.reading.confidence == min(j.confidence for j in r.reading.judges)
+        assert c.differs(key) == (r.reading.sure and r.reading.digit != 7)
     n = c.numbers()
     assert n["map"]["reading"]["digit"] == c.results["map"].reading[0] and n["clean_reading"]["digit"] == 7
+    assert n["clean_reading"]["verdict"] == "sure" and set(n["clean_reading"]["judges"]) == set(judge.NAMES)
+    assert all(n["clean_reading"]["judges"][name]["digit"] == 7 for name in judge.NAMES)
     assert n["ae"]["differs"] == c.differs("ae")
     assert all(note for note in NOTES.values()) and set(NOTES) == {"ae", "vae"}
 
@@ -548,9 +558,12 @@ def test_the_references_and_readings_are_the_scoreboards(engine):
     assert torch.allclose(c.results["filter"].x_hat, fn(c.noisy).clamp(0, 1))
     assert c.results["filter"].what.startswith(baselines.LABELS[method])
     assert torch.allclose(c.results["dncnn"].x_hat, checkpoints.load("dncnn").denoise(c.noisy))
-    labels, confidences = judge.read(torch.cat([c.clean] + [r.x_hat for r in c.results.values()]))
-    assert [c.clean_reading[0]] + [r.reading[0] for r in c.results.values()] == labels.tolist()
-    assert np.allclose([r.reading[1] for r in c.results.values()], confidences[1:].numpy(), atol=1e-6)
+    images = torch.cat([c.clean] + [r.x_hat for r in c.results.values()])
+    readings = [c.clean_reading] + [r.reading for r in c.results.values()]
+    for i, name in enumerate(judge.NAMES):   # every judge of the scoreboard, in its order
+        labels, confidences = judge.read(images, name)
+        assert [r.judges[i].digit for r in readings] == labels.tolist()
+        assert np.allclose([r.judges[i].confidence for r in readings], confidences.numpy(), atol=1e-6)
     sp = engine.compare(sketch(drawing("seven")), "Salt and pepper", 0.2, 0)
     method, _, fn = baselines.best_filter(0.2, "salt_pepper")
     assert torch.allclose(sp.results["filter"].x_hat, fn(sp.noisy).clamp(0, 1)) and "dncnn" not in sp.results
@@ -560,15 +573,15 @@ def test_the_references_and_readings_are_the_scoreboards(engine):
 
 def test_map_alternatives_are_the_best_restarts_that_read_as_other_digits(engine, mnist):
     """Fed every restart (core.denoising.denoise's all_restarts): the alternatives are the lowest-objective
-    restarts whose decoded image the judge reads as a digit not shown yet."""
+    restarts whose decoded image both judges surely read as a digit not shown yet."""
     from types import SimpleNamespace
 
     x, y = mnist["test"]
     x = x[:200]
     with torch.inference_mode():
         decoded = engine.denoisers.vae.decode(engine.denoisers.vae.encode(x).float()).clamp(0, 1)
-    read = torch.tensor([r[0] for r in engine.read(decoded)])
-    # Test digits whose decoded mean the judge reads as that digit (not every one does).
+    read = torch.tensor([r.digit if r.sure else -1 for r in engine.read(decoded)])
+    # Test digits whose decoded mean both judges surely read as that digit (not every one is).
     picks = [int((read == d).nonzero()[i]) for d, i in ((3, 0), (3, 1), (5, 0), (8, 0), (5, 1), (1, 0))]
     with torch.inference_mode():
         z = engine.denoisers.vae.encode(x[picks]).float()
@@ -625,27 +638,34 @@ def test_the_judge_is_calibrated_on_validation_images_never_test_images(monkeypa
     assert abs(float(out["correct"].float().mean()) - zeros) < 1e-6   # scored against those images' labels
 
 
-def test_the_judges_calibration_is_shipped_for_its_weights():
-    """Measuring it takes about a minute on one core: a fresh clone's demo reads the shipped copy."""
+def test_each_judges_calibration_is_shipped_for_its_weights():
+    """Measuring one takes up to a minute on one core: a fresh clone's demo reads the shipped copies,
+    one per judge, each keyed by that judge's name and weights."""
     from core import cache, paths
+    from core.denoising import judge
     from demo import judging, references
 
-    job = judging.calibration_job(references.load_judge())
-    target = cache.entry(job["tag"], job["depends_on"], job["params"])
-    assert (paths.SHIPPED_CACHE_DIR / target.name).exists(), "run python -m demo.judging --ship"
+    names = set()
+    for name in judge.NAMES:
+        job = judging.calibration_job(references.load_judge(name=name), name)
+        target = cache.entry(job["tag"], job["depends_on"], job["params"])
+        assert (paths.SHIPPED_CACHE_DIR / target.name).exists(), f"run python -m demo.judging --ship ({name})"
+        names.add(target.name)
+    assert len(names) == len(judge.NAMES)
 
 
 def test_an_unsure_clean_reading_names_no_digit_and_marks_no_output(engine):
-    """A dash read "0" at 37 % became "your 0", and outputs were marked "≠ your 0". Below the
-    calibrated threshold the clean card says the judge is unsure, and no output differs from it."""
+    """A dash read "0" at 37 % became "your 0", and outputs were marked "≠ your 0". Below a judge's
+    calibrated threshold the clean card says the judges are unsure, and no output differs from it:
+    one doubtful judge is enough."""
     import copy
 
     from demo import panels
     from demo.judging import Judging
 
-    assert 0.2 < engine.judging.unsure_below < 0.8
-    doubtful = copy.copy(engine)
-    doubtful.judging = Judging(engine.judging.model, 1.01)   # every reading below the threshold
+    assert all(0.2 < t < 0.8 for t in engine.judging.unsure_below.values())
+    doubtful = copy.copy(engine)   # the last judge never sure (every reading below its threshold)
+    doubtful.judging = Judging(engine.judging.models, {**engine.judging.unsure_below, engine.judging.names[-1]: 1.01})
     for e in (engine, doubtful):
         c = e.compare(sketch(drawing("seven")), "Gaussian", 0.5, 0)
         page = panels.results_html(c, panels.image_urls(c), 1.0)
@@ -664,5 +684,61 @@ def test_an_unsure_clean_reading_names_no_digit_and_marks_no_output(engine):
         c = engine.compare(sketch(drawing("wave", width=10)), "Gaussian", 0.3, 0, with_references=False)
     finally:
         del testing.STROKES["wave"]
-    assert not c.clean_reading.sure and c.clean_reading.confidence < engine.judging.unsure_below - 0.1
+    assert not c.clean_reading.sure
+    assert any(j.confidence < engine.judging.unsure_below[j.name] - 0.1 for j in c.clean_reading.judges)
     assert not any(c.differs(k) for k in c.results)
+
+
+def test_an_output_is_marked_only_where_both_judges_read_another_digit(engine):
+    """Stand-in judges read the clean drawing (first in the engine's one batch) as one digit and every
+    output and MAP restart as another: "≠ your 7" only where both name that other digit."""
+    import copy
+
+    from core.denoising import judge
+    from demo import panels
+    from demo.judging import Judging
+
+    class Reads:   # image 0 as `clean`, every other image as `other`, at 90 %
+        def __init__(self, clean, other):
+            self.clean, self.other = clean, other
+
+        def read(self, x):
+            digits = torch.full((len(x),), self.other)
+            digits[0] = self.clean
+            return digits, torch.full((len(x),), 0.9)
+
+    def compare(convnet, mlp):
+        e = copy.copy(engine)
+        e.judging = Judging(dict(zip(judge.NAMES, (Reads(*convnet), Reads(*mlp)))), dict.fromkeys(judge.NAMES, 0.5))
+        c = e.compare(sketch(drawing("seven")), "Gaussian", 0.5, 0, with_references=False)
+        return c, panels.results_html(c, panels.image_urls(c), 1.0), c.numbers()
+
+    c, page, n = compare((7, 3), (7, 3))   # both: the outputs are a 3
+    assert all(c.differs(k) for k in c.results) and page.count("≠ your 7") == len(c.results)
+    assert n["map"]["reading"]["verdict"] == "sure" and n["map"]["differs"]
+    assert not c.alternatives   # every restart reads as MAP's own answer
+    c, page, n = compare((7, 3), (7, 7))   # they disagree on every output
+    assert not any(c.differs(k) for k in c.results) and "≠" not in page and not c.alternatives
+    assert page.count(f"{panels.DISAGREE}: convnet 3, MLP 7") == len(c.results)
+    assert n["map"]["reading"]["verdict"] == "disagree" and not n["map"]["differs"]
+    assert {name: v["digit"] for name, v in n["map"]["reading"]["judges"].items()} == dict(zip(judge.NAMES, (3, 7)))
+    c, page, n = compare((7, 3), (5, 3))   # they disagree on the drawing: nothing to differ from
+    assert n["clean_reading"]["verdict"] == "disagree" and not any(c.differs(k) for k in c.results)
+    assert f"{panels.DISAGREE}: convnet 7, MLP 5" in page.split('id="card-noisy"')[0] and "≠" not in page
+
+
+def test_map_alternatives_are_restarts_both_judges_surely_read(engine):
+    """A restart the judges disagree on, or are unsure of, is never offered as "another digit"."""
+    from core.denoising import judge
+    from demo.judging import JudgeReading, combine
+
+    def reading(convnet, mlp, sure=True):
+        return combine([JudgeReading(judge.NAMES[0], convnet, 0.9, True), JudgeReading(judge.NAMES[1], mlp, 0.9, sure)])
+
+    images = torch.rand(5, 1, 28, 28)
+    losses = torch.tensor([1.0, 2.0, 3.0, 4.0, 5.0])
+    readings = [reading(5, 8), reading(8, 8, sure=False), reading(3, 3), reading(2, 2), reading(6, 6)]
+    best = MethodResult(images[:1], 0.0, 0.0, reading(3, 3))
+    alternatives = engine._alternatives(None, best, images[:1], (losses, images), readings)
+    assert [a.reading.digit for a in alternatives] == [2, 6]   # the disagreement and the unsure 8 skipped
+    assert all(a.reading.sure for a in alternatives)

@@ -66,6 +66,15 @@ def test_api_answers_with_every_output_and_reading(app_url):
                                                        api_name="/compare")
     assert all(numbers[m]["ms"] > 0 and np.isfinite(numbers[m]["psnr"]) for m in ("ae", "vae", "map", "filter", "dncnn"))
     assert numbers["clean_reading"]["digit"] == 7 and numbers["map_likelihood"] == "clipping-aware"
+    # Each judge's digit and confidence, and the verdict they make together.
+    from core.denoising import judge
+
+    assert set(numbers["judges_unsure_below"]) == set(judge.NAMES)
+    for m in ("clean_reading", "ae", "vae", "map", "filter", "dncnn"):
+        r = numbers[m] if m == "clean_reading" else numbers[m]["reading"]
+        assert set(r["judges"]) == set(judge.NAMES) and r["verdict"] in ("sure", "unsure", "disagree"), m
+        assert r["sure"] == (r["verdict"] == "sure") == all(j["sure"] and j["digit"] == r["digit"] for j in r["judges"].values())
+    assert numbers["clean_reading"]["verdict"] == "sure"
     # The posterior beside MAP: its mean as a card, its sd map and draws under it, the digits it
     # could be (a gr.Label: the most likely first) and the misfit test's verdict.
     post = numbers["posterior_extra"]
@@ -76,15 +85,17 @@ def test_api_answers_with_every_output_and_reading(app_url):
     for key in ("ae", "vae", "map"):
         assert f'id="psnr-{key}"' in results and "dB" in results
     assert "Trained on clean digits only" in results and "reads" in results
-    # An output the judge reads as another digit than the clean drawing is marked as such.
+    # An output both judges read as another digit than the clean drawing is marked as such.
     marked = {m for m in ("ae", "vae", "map", "filter", "dncnn") if numbers[m]["differs"]}
+    assert all(numbers[m]["reading"]["verdict"] == "sure" and numbers[m]["reading"]["digit"] != 7 for m in marked)
     for m in ("ae", "vae", "map", "filter", "dncnn"):
         card = results.split(f'id="card-{m}"')[1].split('<div class="card')[0]
         assert ('class="differs"' in card) == (m in marked), m
-    # MAP's other restarts that read as other digits are shown with their reading.
+    # MAP's other restarts that both judges read as other digits are shown with their reading.
     alternatives = numbers["map_alternatives"]
     assert ('id="map-alternatives"' in results) == bool(alternatives)
-    assert all(a["reading"]["digit"] != numbers["map"]["reading"]["digit"] for a in alternatives)
+    assert all(a["reading"]["digit"] != numbers["map"]["reading"]["digit"] and a["reading"]["verdict"] == "sure"
+               for a in alternatives)
     # The MAP curve and the marks on the latent map are small SVGs (the map's image is in the page's
     # stylesheet, sent once); the positions are in the numbers too.
     assert details.count("<svg") == 2 and 'class="latent-overlay"' in details and len(details) < 20_000
