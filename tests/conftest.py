@@ -23,6 +23,24 @@ def mnist():
     return {"train": data.load_mnist("train"), "test": data.load_mnist("test")}
 
 
+@pytest.fixture
+def shipped_in_tmp(tmp_path, monkeypatch):
+    """link(names): the shipped checkpoint files `names`, linked into tmp_path, which becomes the
+    checkpoint folder (the test skips when one is not shipped). For tests of what a stale file is."""
+    from core import paths
+
+    def link(names):
+        missing = [n for n in names if not (paths.CHECKPOINT_DIR / n).exists()]
+        if missing:
+            pytest.skip(f"needs the shipped {', '.join(missing)}")
+        for n in names:
+            (tmp_path / n).symlink_to(paths.CHECKPOINT_DIR / n)
+        monkeypatch.setattr(paths, "CHECKPOINT_DIR", tmp_path)
+        return tmp_path
+
+    return link
+
+
 @functools.lru_cache(maxsize=None)
 def _offline_reason() -> str | None:
     """Why the network tests cannot run here (None: they can). Their one source is npm's registry,

@@ -196,15 +196,10 @@ def test_a_wild_pose_stays_finite_under_the_clip_aware_likelihood():
 
 # --- the shipped artifact ----------------------------------------------------------------------------
 
-def test_the_loader_refuses_an_artifact_of_other_checkpoints(tmp_path, monkeypatch):
+def test_the_loader_refuses_an_artifact_of_other_checkpoints(tmp_path, shipped_in_tmp):
     with pytest.raises(StaleArtifact, match="python -m core.denoising.pose_map --write"):
         pose_map.load_artifact(tmp_path / "none.json")
-    names = ["vae16.pt", "judge.pt", "judge_mlp.pt", "denoise_defaults.json"]
-    if not all((paths.CHECKPOINT_DIR / n).exists() for n in names):
-        pytest.skip("needs the shipped vae16, judges and denoise_defaults.json")
-    for n in names:
-        (tmp_path / n).symlink_to(paths.CHECKPOINT_DIR / n)
-    monkeypatch.setattr(paths, "CHECKPOINT_DIR", tmp_path)
+    shipped_in_tmp(["vae16.pt", "judge.pt", "judge_mlp.pt", "denoise_defaults.json"])
     target = tmp_path / "pose_map.json"
     checkpoints.write_json({"fingerprint": pose_map.fingerprint(), "command": pose_map.COMMAND, "rows": []}, target)
     assert pose_map.load_artifact(target)["rows"] == []

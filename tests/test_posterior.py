@@ -313,18 +313,13 @@ def test_chapter_sentences_follow_the_numbers():
 
 # --- the shipped artifact ----------------------------------------------------------------------------------
 
-def test_the_loader_refuses_an_artifact_of_other_weights(tmp_path, monkeypatch):
+def test_the_loader_refuses_an_artifact_of_other_weights(tmp_path, monkeypatch, shipped_in_tmp):
     from core.denoising.posterior import artifact
     from core.denoising.scoreboard import StaleArtifact
 
     with pytest.raises(StaleArtifact, match="python -m core.denoising.posterior --write"):
         artifact.load_artifact(tmp_path / "none.json")
-    names = ["vae16.pt", *[f"{name}.pt" for name in evaluate.judges()], "denoise_defaults.json"]
-    if not all((paths.CHECKPOINT_DIR / n).exists() for n in names):
-        pytest.skip("needs the shipped vae16, judges and denoise_defaults.json")
-    for n in names:
-        (tmp_path / n).symlink_to(paths.CHECKPOINT_DIR / n)
-    monkeypatch.setattr(paths, "CHECKPOINT_DIR", tmp_path)
+    shipped_in_tmp(["vae16.pt", *[f"{name}.pt" for name in evaluate.judges()], "denoise_defaults.json"])
     target = tmp_path / "posterior.json"
     checkpoints.write_json({"fingerprint": artifact.fingerprint(), "rows": []}, target)
     assert artifact.load_artifact(target)["rows"] == []

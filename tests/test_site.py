@@ -346,15 +346,21 @@ def test_make_report_says_what_to_install_when_quarto_cannot_be_had(tmp_path):
     assert "render" not in log
 
 
+def _path_quarto(tmp_path, last_line: str):
+    """A folder for the PATH with a `quarto` that logs its arguments to $LOG, then runs `last_line`."""
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    (bin_dir / "quarto").write_text(f'#!/bin/sh\necho "path-quarto $*" >> "$LOG"\n{last_line}\n')
+    (bin_dir / "quarto").chmod(0o755)
+    return bin_dir
+
+
 @needs_make
 def test_make_report_says_when_the_quarto_on_the_path_is_broken(tmp_path):
     """A quarto on the PATH that fails `--version` is named as what failed: nothing is installed,
     no install log is mentioned."""
     venv = _fake_venv(tmp_path, pip_brings_quarto=True)
-    bin_dir = tmp_path / "bin"
-    bin_dir.mkdir()
-    (bin_dir / "quarto").write_text('#!/bin/sh\necho "path-quarto $*" >> "$LOG"\nexit 3\n')
-    (bin_dir / "quarto").chmod(0o755)
+    bin_dir = _path_quarto(tmp_path, "exit 3")
     run, log = _make_report(venv, tmp_path, path=f"{bin_dir}:{SYSTEM_PATH}")
     assert run.returncode != 0
     said = [line for line in run.stdout.splitlines() if "fails 'quarto --version'" in line]
@@ -376,10 +382,7 @@ def test_make_report_says_when_the_installed_quarto_does_not_run(tmp_path):
 @needs_make
 def test_make_report_uses_the_quarto_on_the_path_first(tmp_path):
     venv = _fake_venv(tmp_path, pip_brings_quarto=False)
-    bin_dir = tmp_path / "bin"
-    bin_dir.mkdir()
-    (bin_dir / "quarto").write_text('#!/bin/sh\necho "path-quarto $*" >> "$LOG"\necho 1.10.0\n')
-    (bin_dir / "quarto").chmod(0o755)
+    bin_dir = _path_quarto(tmp_path, "echo 1.10.0")
     run, log = _make_report(venv, tmp_path, path=f"{bin_dir}:{SYSTEM_PATH}")
     assert run.returncode == 0, run.stdout + run.stderr
     assert "path-quarto render" in log and "pip install" not in log
