@@ -95,7 +95,10 @@ def compare(drawing, noise_type="Gaussian", level=str(DEFAULT_NOISE_LEVEL), seed
     opaque picture (an upload: white on black is inverted, as MNIST's digits are). level, seed, beta,
     steps: numbers or their text as typed. region: a PNG data URL whose paint marks the pixels to
     erase ("Painted region" noise only). auto_beta (the default, also through the API): MAP uses the
-    beta validated for this noise; False: the given beta."""
+    beta validated for this noise; False: the given beta.
+
+    Two updates: every card but the posterior's as soon as they are ready, then the posterior (its
+    sampling, started at MAP's restarts, is the slowest part). An API call gets the last."""
     start = time.perf_counter()
     try:
         if not drawing:
@@ -105,7 +108,7 @@ def compare(drawing, noise_type="Gaussian", level=str(DEFAULT_NOISE_LEVEL), seed
         if not isinstance(auto_beta, bool):
             raise inputs.InputError("auto_beta must be true or false.")
         c = ENGINE.compare(drawing, noise_type, level, seed, None if auto_beta else beta, steps,
-                           region=region or None)
+                           region=region or None, posterior=False)
         latent = ENGINE.latent(c)
     except inputs.InputError as exc:  # the user's mistake: one log line, their message, nothing internal
         raise refuse(str(exc)) from None
@@ -115,13 +118,32 @@ def compare(drawing, noise_type="Gaussian", level=str(DEFAULT_NOISE_LEVEL), seed
                        print_exception=False) from None
     for warning in c.warnings:
         gr.Warning(warning)
-    urls = panels.image_urls(c)
+    shown = len(c.warnings)
     details = panels.details_html(c, latent[0] if latent else None)
-    server_ms = 1000 * (time.perf_counter() - start)
-    numbers = {**c.numbers(), "server_ms": round(server_ms, 1), "images": urls,
+    first_ms = 1000 * (time.perf_counter() - start)
+    if c.pending is not None:
+        yield outputs(c, details, latent, first_ms)
+        try:
+            ENGINE.finish_posterior(c)
+        except Exception:  # the other cards stand: say the posterior failed, log why
+            print("demo: the posterior failed\n" + traceback.format_exc(), file=sys.stderr, flush=True)
+            c.pending = None
+            c.warnings.append("The posterior could not be computed for this input (logged); the other results stand.")
+        for warning in c.warnings[shown:]:
+            gr.Warning(warning)
+    yield outputs(c, details, latent, first_ms, 1000 * (time.perf_counter() - start))
+
+
+def outputs(c: engine.Comparison, details: str, latent, first_ms: float, total_ms: float | None = None):
+    """The four outputs of one update: the cards, the details, the posterior's digits, the numbers.
+    first_ms: the app's own work until the first update; total_ms: until the last (None: pending)."""
+    urls = panels.image_urls(c)
+    numbers = {**c.numbers(), "server_ms": round(first_ms, 1), "images": urls,
                "latent_map": latent[1] if latent else None}
+    if total_ms is not None:
+        numbers["server_total_ms"] = round(total_ms, 1)
     label = c.posterior.label_probs if c.posterior is not None else None
-    return panels.results_html(c, urls, server_ms), details, label, numbers
+    return panels.results_html(c, urls, first_ms, total_ms), details, label, numbers
 
 
 def quiet_checks(component, name: str):

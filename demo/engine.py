@@ -53,6 +53,8 @@ class Comparison:
     alternatives: list[MethodResult] = field(default_factory=list)  # other MAP restarts, other digits
     unsure_below: dict[str, float] | None = None   # each judge's calibrated threshold (None: no judge)
     posterior: object | None = None      # core.denoising.posterior.single.DrawingPosterior (sd, draws, digits, flag)
+    # What the posterior still needs when the comparison was made without it (Engine.finish_posterior).
+    pending: dict | None = field(default=None, repr=False)
 
     def differs(self, key: str) -> bool:
         """Do the judges read output `key` as another digit than the clean drawing? Only when every
@@ -213,8 +215,10 @@ class Engine:
         return alternatives
 
     def compare(self, sketch, noise_type="Gaussian", level=DEFAULT_NOISE_LEVEL, seed=0, beta=None, steps=None,
-                region=None, with_references: bool = True) -> Comparison:
-        """Everything for one drawing: preprocess, corrupt, run the denoisers (timed), read the outputs."""
+                region=None, with_references: bool = True, posterior: bool = True) -> Comparison:
+        """Everything for one drawing: preprocess, corrupt, run the denoisers (timed), read the outputs.
+        posterior=False leaves the posterior (the slowest part, started at MAP's restarts) pending, so
+        the page can show the rest first: `finish_posterior` adds it."""
         kind = noise_kind(noise_type)
         level = parse_number(level, "Noise level", 0, 1)
         seed = parse_number(seed, "Noise seed", 0, MAX_SEED, integer=True)
@@ -225,17 +229,15 @@ class Engine:
         if region and kind != "region":   # painted, then another noise chosen: say so, never ignore it
             prepared.warnings.append(f"The painted region is unused: the noise is {noise_type}. Choose "
                                      "\"Painted region\" to erase what you painted.")
-        results, loss_history, z_path, map_out, post = {}, None, None, None, None
+        results, loss_history, z_path, map_out, pending = {}, None, None, None, None
         for method in self.methods:
             start = time.perf_counter()
             if method == "map":  # needs autograd through the decoder
                 out = map_out = self._map(noisy, kind, level, mask, beta, steps, int(seed))
             elif method == "posterior":
-                post = self._posterior(noisy, kind, level, map_out, beta, int(seed)) if map_out is not None else None
-                if post is not None:
-                    results[method] = MethodResult(post.mean[None], _psnr(post.mean[None], clean), post.ms)
-                    if post.flagged:
-                        prepared.warnings.append(post.warning)
+                if map_out is not None:
+                    pending = {"noisy": noisy, "kind": kind, "level": level, "map_out": map_out, "beta": beta,
+                               "seed": int(seed)}
                 continue
             else:
                 with torch.inference_mode():
@@ -274,9 +276,29 @@ class Engine:
                     "restarts": self.default_restarts,
                     "map_likelihood": {"gaussian": "clipping-aware" if level > 0 else "plain",
                                        "salt_pepper": "robust (impulses as missing pixels)"}.get(kind, "masked")}
-        return Comparison(clean, noisy, mask, _psnr(noisy, clean), results, loss_history, z_path,
-                          prepared.warnings, settings, clean_reading, alternatives,
-                          None if self.judging is None else dict(self.judging.unsure_below), post)
+        c = Comparison(clean, noisy, mask, _psnr(noisy, clean), results, loss_history, z_path,
+                       prepared.warnings, settings, clean_reading, alternatives,
+                       None if self.judging is None else dict(self.judging.unsure_below), pending=pending)
+        return self.finish_posterior(c) if posterior else c
+
+    def finish_posterior(self, c: Comparison) -> Comparison:
+        """Add the pending posterior to `c` (in place, and returned): its mean as a result in the
+        card order, read by the judges, and its misfit warning. Nothing when none is pending."""
+        job, c.pending = c.pending, None
+        post = self._posterior(**job) if job is not None else None
+        if post is None:
+            return c
+        result = MethodResult(post.mean[None], _psnr(post.mean[None], c.clean), post.ms)
+        # Read beside the clean drawing, as compare's one batch reads every output (clean first).
+        readings = self.read(torch.cat([c.clean, result.x_hat]))
+        result.reading = readings[1] if readings else None
+        results = {**c.results, "posterior": result}
+        order = [*self.methods, *self.references]
+        c.results = {k: results[k] for k in order if k in results}
+        c.posterior = post
+        if post.flagged:
+            c.warnings.append(post.warning)
+        return c
 
     def latent(self, comparison: Comparison) -> tuple[str, dict] | None:
         """Where this drawing, its noisy version, the outputs and MAP's path land on the test set's 2-D

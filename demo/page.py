@@ -32,6 +32,7 @@ CSS = """
 .card .label { font-weight: 600; white-space: nowrap; overflow: hidden; text-overflow: ellipsis; }
 .card img { width: 100%; aspect-ratio: 1; image-rendering: pixelated; display: block; background: #000; }
 .card .note { color: #666; font-size: 0.72rem; }
+.card .placeholder { width: 100%; aspect-ratio: 1; background: #eee; }
 .reading.unsure { color: #8a5300; }
 .differs { color: #fff; background: #b00020; padding: 0 3px; border-radius: 3px; }
 .alts { display: flex; gap: 4px; align-items: center; flex-wrap: wrap; font-size: 0.72rem; }

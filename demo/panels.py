@@ -118,7 +118,16 @@ def card(key: str, url: str, lines: str) -> str:
             f'<img src="{url}" alt="{html.escape(LABELS[key])}">{lines}</div>')
 
 
-def results_html(c: engine.Comparison, urls: dict[str, str], server_ms: float) -> str:
+def pending_card(key: str, what: str) -> str:
+    """A card whose result is on its way (the posterior): its place kept, so nothing moves when it comes."""
+    return (f'<div class="card pending" id="card-{key}" title="{html.escape(TITLES[key])}">'
+            f'<div class="label">{html.escape(LABELS[key])}</div><div class="placeholder"></div>'
+            f'<div class="note">{html.escape(what)}</div></div>')
+
+
+def results_html(c: engine.Comparison, urls: dict[str, str], server_ms: float, total_ms: float | None = None) -> str:
+    """The cards. server_ms: the app's own work until these cards; total_ms: until the last update
+    (None while the posterior is pending, whose card then says so)."""
     clean_lines = '<div class="psnr">the clean reference</div>' + reading_line(c, None, c.clean_reading)
     cards = [card("clean", urls["clean"], clean_lines),
              card("noisy", urls["noisy"], f'<div class="psnr"><b>PSNR {c.noisy_psnr:.2f} dB</b></div>')]
@@ -141,9 +150,12 @@ def results_html(c: engine.Comparison, urls: dict[str, str], server_ms: float) -
         if key == "posterior" and c.posterior is not None:
             lines += posterior_lines(c.posterior)
         cards.append(card(key, urls[key], lines))
+        if key == "map" and c.pending is not None:
+            cards.append(pending_card("posterior", "sampling the posterior…"))
     warn = "".join(f'<div class="warning">{html.escape(w)}</div>' for w in c.warnings)
+    total = "" if total_ms is None or "posterior" not in c.results else f"; with the posterior: {total_ms:.0f} ms"
     timing = (f'<div class="timing" id="server-ms" data-ms="{server_ms:.1f}">computed in {server_ms:.0f} ms '
-              f'on the server (the three denoisers: {c.numbers()["total_ms"]:.0f} ms)</div>')
+              f'on the server (the three denoisers: {c.numbers()["total_ms"]:.0f} ms{total})</div>')
     return (f'<div class="panel" data-run="{next(_RUNS)}">' + warn + '<div class="cards">' + "".join(cards)
             + "</div>" + timing + "</div>")
 

@@ -252,6 +252,26 @@ def test_the_posterior_sits_beside_map_with_its_uncertainty_and_digits(engine):
     assert erased.posterior is not None and erased.posterior.threshold is None  # no calibrated flag for masks
 
 
+def test_the_posterior_can_follow_the_other_cards(engine):
+    """The page shows every card but the posterior's first (its sampling is the slowest part), with
+    the posterior's place kept, then adds it: the same posterior as in one call, in MAP's order."""
+    from demo import panels
+
+    first = engine.compare(sketch(drawing("seven")), "Gaussian", 0.5, 0, posterior=False)
+    assert first.pending is not None and first.posterior is None and "posterior" not in first.results
+    page = panels.results_html(first, panels.image_urls(first), 1.0)
+    assert page.count('class="card pending" id="card-posterior"') == 1 and 'id="psnr-posterior"' not in page
+    assert page.index('id="card-map"') < page.index('id="card-posterior"') < page.index('id="card-filter"')
+    done = engine.finish_posterior(first)
+    assert done is first and done.pending is None and "card pending" not in panels.results_html(
+        done, panels.image_urls(done), 1.0, 2.0)
+    assert list(done.results)[:4] == ["ae", "vae", "map", "posterior"]
+    whole = engine.compare(sketch(drawing("seven")), "Gaussian", 0.5, 0)
+    assert torch.equal(done.results["posterior"].x_hat, whole.results["posterior"].x_hat)
+    assert done.results["posterior"].reading == whole.results["posterior"].reading
+    assert engine.finish_posterior(done).results.keys() == done.results.keys()   # nothing pending: no change
+
+
 def test_the_posterior_warns_on_an_image_that_is_not_a_digit(engine):
     from core import data
     from core.denoising.posterior import nondigits

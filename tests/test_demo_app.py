@@ -303,10 +303,12 @@ def page(browser, app_url):
 
 
 def compare_and_wait(page) -> dict:
-    """Click Compare; wait for a new results panel; the JSON numbers of this run."""
+    """Click Compare; wait for a new results panel and its last update (no card pending: the
+    posterior comes after the other cards); the JSON numbers of this run."""
     page.evaluate("document.querySelector('#psnr-map')?.setAttribute('data-old', '1')")
     page.click("#run")
-    page.wait_for_function("() => { const m = document.querySelector('#psnr-map'); return m && !m.dataset.old; }",
+    page.wait_for_function("() => { const m = document.querySelector('#psnr-map'); "
+                           "return m && !m.dataset.old && !document.querySelector('#results .card.pending'); }",
                            timeout=120_000)
     return numbers(page)
 
