@@ -66,6 +66,8 @@ train: data
 	$(PY) -m core.training --extra-seeds --force --jobs $(JOBS) $(TRAIN_FLAGS)
 	$(PY) -m core.denoising.study --choose-defaults
 	$(PY) -m core.analysis.colour --ship
+	$(PY) -m demo.judging --ship
+	$(PY) -m core.denoising.posterior.single --ship
 
 # Retrain one model from scratch and check its test metric against the manifest, within 2 %
 # (VERIFY=name to pick; the default is the cheapest model: see README for its time).

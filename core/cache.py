@@ -93,6 +93,20 @@ def cached(tag: str, compute: Callable[[], T], *, depends_on: Iterable[str | Pat
     return value
 
 
+def stored(tag: str, *, depends_on: Iterable[str | Path] = (), params: dict | None = None,
+           directory: Path | None = None, checkpoint_dir: Path | None = None):
+    """The value `cached` would read back (the committed copy first, then this machine's cache), or
+    None when neither holds it: for results too slow to compute where they are read (fmt "pt")."""
+    target = entry(tag, depends_on, params, directory=directory, checkpoint_dir=checkpoint_dir)
+    for candidate in (Path(paths.SHIPPED_CACHE_DIR) / target.name, target):
+        if candidate.exists():
+            try:
+                return torch.load(candidate, map_location="cpu", weights_only=True)
+            except Exception:  # a damaged copy counts as absent
+                continue
+    return None
+
+
 def ship(tag: str, compute: Callable[[], T], *, depends_on: Iterable[str | Path] = (),
          params: dict | None = None, checkpoint_dir: Path | None = None) -> Path:
     """Compute (or read from the cache) a result and commit-ready copy it into

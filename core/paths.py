@@ -29,5 +29,11 @@ CACHE_DIR = _env_path("AELAB_CACHE", PROJECT_ROOT / ".cache")
 # Committed cache entries of results too slow to compute at render time (t-SNE of 10,000 codes),
 # named as in CACHE_DIR: retrained weights change the name, so a stale one is never read.
 SHIPPED_CACHE_DIR = PROJECT_ROOT / "results" / "cache"
+
+
+def ships_results() -> bool:
+    """Are the weights in use the project's own checkpoints/? Results computed from weights trained
+    elsewhere (AELAB_CHECKPOINTS, `make train QUICK=1`) must never replace the shipped ones."""
+    return Path(CHECKPOINT_DIR).resolve() == (PROJECT_ROOT / "checkpoints").resolve()
 MNIST_SOURCE = _env_path("AELAB_MNIST_SOURCE", None)
 REPORT_DIR = PROJECT_ROOT / "report"

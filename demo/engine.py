@@ -7,6 +7,7 @@ only where every judge names that digit, each at or above its calibrated thresho
 from __future__ import annotations
 
 import time
+import warnings
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -109,7 +110,7 @@ class Engine:
 
     def __init__(self, denoisers, latent_map=None, *, max_beta=None, max_steps=None,
                  judging: Judging | None = None, references=None, posterior: bool = True,
-                 posterior_artifact: dict | None = None):
+                 posterior_artifact: dict | None = None, misfit_calibration: dict | None = None):
         self.denoisers = denoisers
         self.latent_map = latent_map
         self.methods = (*METHODS, "posterior") if posterior else METHODS
@@ -118,9 +119,11 @@ class Engine:
         self.default_beta, self.default_steps, self.default_restarts = policy.beta, policy.steps, policy.restarts
         self.judging = judging          # every reading of a digit (demo/judging.py), or None: a judge not shipped
         self.references = references or {}   # name -> fn(noisy, kind, level) -> (x_hat, what)
-        # The posterior through the VAE prior, started at MAP's restarts; the misfit warning's threshold
-        # comes from results/posterior.json (None: the posterior is shown without a warning).
+        # The posterior through the VAE prior, started at MAP's restarts. results/posterior.json says
+        # which digit-posterior form to show; the misfit warning's threshold comes from its calibration
+        # on validation digits (core.denoising.posterior.single; None: shown without a warning).
         self.with_posterior, self.posterior_artifact = posterior, posterior_artifact
+        self.misfit_calibration = misfit_calibration
         # Generous ranges around the defaults; beyond them the sliders would only burn CPU.
         self.max_beta = max_beta if max_beta is not None else self.default_beta * 100
         self.max_steps = max_steps if max_steps is not None else max(200, 4 * self.default_steps)
@@ -131,7 +134,8 @@ class Engine:
         latent_map = LatentMap.load(directory, path_decoder=denoisers.vae.decode) if with_map else None
         return cls(denoisers, latent_map, judging=Judging.load(directory),
                    references=references.load_references(directory), posterior=posterior,
-                   posterior_artifact=_posterior_artifact() if posterior else None)
+                   posterior_artifact=_posterior_artifact() if posterior else None,
+                   misfit_calibration=_misfit_calibration(denoisers) if posterior else None)
 
     def beta_for(self, noise_type="Gaussian", level=None) -> float:
         """MAP's default beta: for Gaussian noise the one validated per level for the clipping-aware
@@ -186,7 +190,8 @@ class Engine:
         if beta <= 0 or (noise_std is None and mask is None and kind == "gaussian"):
             return None  # no noise (or beta 0): nothing to be uncertain about, no likelihood to sample
         return single.for_drawing(self.denoisers, noisy, noise_level=noise_std, mask=mask,
-                                  art=self.posterior_artifact, seed=seed, found=map_out, beta=beta)
+                                  art=self.posterior_artifact, calibration=self.misfit_calibration,
+                                  seed=seed, found=map_out, beta=beta)
 
     def _restart_images(self, out) -> tuple[torch.Tensor, torch.Tensor] | None:
         """Every MAP restart's final objective [R] and decoded image [R,1,28,28]."""
@@ -320,6 +325,21 @@ def _posterior_artifact() -> dict | None:
         return artifact.load_artifact()
     except (StaleArtifact, OSError, ValueError):
         return None
+
+
+def _misfit_calibration(denoisers) -> dict | None:
+    """The posterior warning's calibration for the shipped weights, or None (no warning) with a note
+    saying how to make it: it takes minutes, so it is never computed while the demo starts."""
+    from core.denoising.posterior import single
+
+    try:
+        found = single.stored_calibration(denoisers)
+    except Exception:  # e.g. weights outside the checkpoint folder: no calibration for them
+        found = None
+    if found is None:
+        warnings.warn("the posterior is shown without its misfit warning: its threshold is not calibrated for "
+                      "these weights (python -m core.denoising.posterior.single --ship)", stacklevel=2)
+    return found
 
 
 def to_uint8(x: torch.Tensor, factor: int = 1) -> np.ndarray:

@@ -157,6 +157,11 @@ def test_a_shipped_entry_is_read_until_the_weights_change(tmp_path, monkeypatch)
     next((tmp_path / "shipped").iterdir()).write_bytes(b"damaged")
     shutil.rmtree(tmp_path / "cache")
     assert get(shipped=True) == 4  # a damaged copy is recomputed, not trusted
+    # `stored` reads what `cached` would, and never computes: None when nothing holds it.
+    assert float(cache.stored("slow", depends_on=[ckpt], params={"n": 1})["value"]) == 4
+    assert cache.stored("slow", depends_on=[ckpt], params={"n": 2}) is None and len(calls) == 4
+    shutil.rmtree(tmp_path / "cache")
+    assert cache.stored("slow", depends_on=[ckpt], params={"n": 1}) is None   # the shipped copy is damaged
 
 
 def test_weights_outside_checkpoints_never_replace_the_shipped_results(tmp_path, monkeypatch, capsys):
@@ -165,6 +170,18 @@ def test_weights_outside_checkpoints_never_replace_the_shipped_results(tmp_path,
     monkeypatch.setattr(paths, "CHECKPOINT_DIR", tmp_path)  # AELAB_CHECKPOINTS=... make train
     monkeypatch.setattr(ca, "ship_results", lambda *a, **k: pytest.fail("shipped from another folder's weights"))
     ca.main(["--ship"])
+    assert "not shipping" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("command", ["demo.judging", "core.denoising.posterior.single"])
+def test_the_demos_calibrations_are_not_shipped_from_weights_trained_elsewhere(command, tmp_path, monkeypatch, capsys):
+    import importlib
+
+    from core import cache, paths
+
+    monkeypatch.setattr(paths, "CHECKPOINT_DIR", tmp_path)  # AELAB_CHECKPOINTS=... make train
+    monkeypatch.setattr(cache, "ship", lambda *a, **k: pytest.fail("shipped from another folder's weights"))
+    importlib.import_module(command).main(["--ship"])
     assert "not shipping" in capsys.readouterr().out
 
 

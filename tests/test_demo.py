@@ -276,8 +276,8 @@ def test_the_posterior_warns_on_an_image_that_is_not_a_digit(engine):
     from core import data
     from core.denoising.posterior import nondigits
 
-    if engine.posterior_artifact is None:
-        pytest.skip("needs a current results/posterior.json (its misfit threshold)")
+    if engine.misfit_calibration is None:
+        pytest.skip("needs the misfit calibration (python -m core.denoising.posterior.single --ship)")
     noisy = data.add_noise(nondigits.patches(1), 0.5, seed=0)
     found = engine._map(noisy, "gaussian", 0.5, None, engine.beta_for("Gaussian", 0.5), engine.default_steps, 0)
     post = engine._posterior(noisy, "gaussian", 0.5, found, engine.beta_for("Gaussian", 0.5), 0)

@@ -381,20 +381,34 @@ def test_shipped_artifact_matches_a_recomputed_probe(mnist):
         assert got[key] == pytest.approx(want[key], abs=tol), key
 
 
-def test_one_drawing_gets_labels_and_a_flag_from_the_artifacts_threshold():
+def test_one_drawing_gets_labels_and_a_flag_from_its_calibrated_threshold():
     from core.denoising.denoise import Denoisers
     from core.denoising.posterior import single
     from core.models import build
 
     den = Denoisers(build("spec_ae"), build("vae16"), trained={})
-    art = {"misfit": {"clean|0.3": [float(v) for v in range(101)], "clean|0.8": [100.0] * 100}, "choice": {}}
-    # The (1 - FALSE_ALARM) quantile of the test digits' misfit at the nearest measured level.
-    assert single.misfit_threshold(art, 0.35) == pytest.approx(100 * (1 - single.FALSE_ALARM))
-    assert single.misfit_threshold(art, 0.7) == 100.0 and single.misfit_threshold(art, None) is None
-    out = single.for_drawing(den, torch.rand(28, 28), noise_level=0.3, art=art)
+    art = {"choice": {}}
+    calibration = {"0.3": torch.arange(101.0), "0.8": torch.full((100,), 100.0)}
+    # The (1 - FALSE_ALARM) quantile of the validation digits' misfit at the nearest calibrated level.
+    assert single.misfit_threshold(calibration, 0.35) == pytest.approx(100 * (1 - single.FALSE_ALARM))
+    assert single.misfit_threshold(calibration, 0.7) == 100.0 and single.misfit_threshold(calibration, None) is None
+    assert single.misfit_threshold(None, 0.3) is None   # no calibration: no flag
+    out = single.for_drawing(den, torch.rand(28, 28), noise_level=0.3, art=art, calibration=calibration)
     assert set(out.label_probs) == {str(d) for d in range(10)}
     assert sum(out.label_probs.values()) == pytest.approx(1.0, abs=1e-5)
     assert out.draws.shape == (4, 1, 28, 28) and out.mean.shape == (1, 28, 28)
     assert out.flagged == (out.misfit > out.threshold) and (out.warning != "") == out.flagged
-    masked = single.for_drawing(den, torch.rand(28, 28), mask=torch.ones(28, 28), art=art)
+    masked = single.for_drawing(den, torch.rand(28, 28), mask=torch.ones(28, 28), art=art, calibration=calibration)
     assert masked.threshold is None and not masked.flagged
+
+
+def test_the_demo_posteriors_warning_is_calibrated_on_validation_digits_for_the_shipped_weights():
+    """Else the demo shows the posterior without its warning: `python -m core.denoising.posterior.single
+    --ship` makes the calibration (validation digits, never test digits, run as the demo runs them)."""
+    from core.denoising.denoise import Denoisers
+    from core.denoising.posterior import single
+
+    calibration = single.stored_calibration(Denoisers.load())
+    assert calibration is not None, "run python -m core.denoising.posterior.single --ship"
+    assert set(calibration) == {f"{lv:g}" for lv in single.CALIBRATION_LEVELS}
+    assert all(len(v) == single.CALIBRATION_N for v in calibration.values())

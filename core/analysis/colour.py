@@ -7,8 +7,6 @@ fresh clone reads them too.
 """
 from __future__ import annotations
 
-from pathlib import Path
-
 import numpy as np
 import torch
 
@@ -305,9 +303,7 @@ def main(argv=None):
     args = parser.parse_args(argv)
     if not args.ship:
         parser.error("nothing to do: pass --ship")
-    if Path(paths.CHECKPOINT_DIR).resolve() != (paths.PROJECT_ROOT / "checkpoints").resolve():
-        # Weights trained elsewhere (AELAB_CHECKPOINTS, `make train QUICK=1`) are not the ones the
-        # report shows: their results must not replace the shipped ones.
+    if not paths.ships_results():   # weights trained elsewhere are not the ones the report shows
         print(f"not shipping chapter C's results: the weights in {paths.CHECKPOINT_DIR} are not the project's checkpoints/")
         return
     for target in ship_results():
