@@ -107,6 +107,15 @@ def stored(tag: str, *, depends_on: Iterable[str | Path] = (), params: dict | No
     return None
 
 
+def may_ship(what: str) -> bool:
+    """Are the weights in use the project's own checkpoints/ (paths.ships_results)? If not, says
+    that `what` is not shipped: results of weights trained elsewhere never replace the shipped ones."""
+    if paths.ships_results():
+        return True
+    print(f"not shipping {what}: the weights in {paths.CHECKPOINT_DIR} are not the project's checkpoints/")
+    return False
+
+
 def ship(tag: str, compute: Callable[[], T], *, depends_on: Iterable[str | Path] = (),
          params: dict | None = None, checkpoint_dir: Path | None = None) -> Path:
     """Compute (or read from the cache) a result and commit-ready copy it into

@@ -195,7 +195,7 @@ def report(name: str, conf: np.ndarray, right: np.ndarray) -> None:
 def main(argv=None) -> None:
     import argparse
 
-    from core import cache, paths
+    from core import cache
     from core.denoising import judge
     from core.models import checkpoints
     from demo import references
@@ -204,9 +204,7 @@ def main(argv=None) -> None:
     parser.add_argument("--ship", action="store_true", help="write the readings to results/cache/ (committed)")
     args = parser.parse_args(argv)
     torch.set_num_threads(1)
-    if args.ship and not paths.ships_results():
-        print(f"not shipping the judges' calibrations: the weights in {paths.CHECKPOINT_DIR} are not the "
-              "project's checkpoints/")
+    if args.ship and not cache.may_ship("the judges' calibrations"):
         return
     for name in judge.NAMES:
         model = references.load_judge(name=name)

@@ -13,7 +13,7 @@ import torch
 from core import data, metrics, models, paths
 from core.analysis import batched, encode
 from core.analysis.reference import reference
-from core.cache import cached, ship
+from core.cache import cached, may_ship, ship
 from core.data.colour import NOISE_SEED
 from core.data.corruptions import DEFAULT_NOISE_LEVEL as NOISE_LEVEL
 from core.models import checkpoints
@@ -303,8 +303,7 @@ def main(argv=None):
     args = parser.parse_args(argv)
     if not args.ship:
         parser.error("nothing to do: pass --ship")
-    if not paths.ships_results():   # weights trained elsewhere are not the ones the report shows
-        print(f"not shipping chapter C's results: the weights in {paths.CHECKPOINT_DIR} are not the project's checkpoints/")
+    if not may_ship("chapter C's results"):   # weights trained elsewhere are not the ones the report shows
         return
     for target in ship_results():
         print(target.relative_to(paths.PROJECT_ROOT))

@@ -122,16 +122,14 @@ def for_drawing(den, x_noisy, *, noise_level: float | None = None, mask=None, ar
 def main(argv=None) -> None:
     import argparse
 
-    from core import cache, paths
+    from core import cache
     from core.denoising.denoise import Denoisers
 
     parser = argparse.ArgumentParser(description="The demo posterior's misfit threshold, calibrated on validation digits.")
     parser.add_argument("--ship", action="store_true", help="write the calibration to results/cache/ (committed)")
     args = parser.parse_args(argv)
     torch.set_num_threads(1)
-    if args.ship and not paths.ships_results():
-        print(f"not shipping the posterior's calibration: the weights in {paths.CHECKPOINT_DIR} are not the "
-              "project's checkpoints/")
+    if args.ship and not cache.may_ship("the posterior's calibration"):
         return
     job = calibration_job(Denoisers.load())
     if args.ship:
