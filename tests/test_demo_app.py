@@ -58,6 +58,25 @@ SEVEN = data_url(drawing("seven", background="white"))
 
 # --- the API ---------------------------------------------------------------------------------------
 
+def test_the_posterior_comes_second_and_its_failure_leaves_the_other_cards(monkeypatch):
+    """The click's first update holds every card but the posterior's (its place kept), the second
+    adds it; if the posterior fails, the other cards stand and the page says so."""
+    import demo.app as app  # the app's function in this process (the engine loads once)
+
+    (cards, _, digits, numbers), (cards2, _, digits2, numbers2) = app.compare(SEVEN)
+    assert 'class="card pending" id="card-posterior"' in cards and digits is None and "posterior" not in numbers
+    assert 'class="card pending"' not in cards2 and 'id="psnr-posterior"' in cards2 and set(digits2) == set("0123456789")
+    assert numbers2["server_total_ms"] >= numbers2["server_ms"] == numbers["server_ms"]
+
+    def failing(c):
+        c.pending = None
+        raise RuntimeError("the sampler failed")
+
+    monkeypatch.setattr(app.ENGINE, "finish_posterior", failing)
+    *_, (cards, _, digits, numbers) = app.compare(SEVEN)
+    assert "The posterior could not be computed" in cards and 'id="psnr-map"' in cards
+    assert 'id="card-posterior"' not in cards and digits is None and numbers["map"]["psnr"] > 0
+
 def test_api_answers_with_every_output_and_reading(app_url):
     from gradio_client import Client
 
