@@ -317,7 +317,8 @@ class Engine:
 
 
 def _posterior_artifact() -> dict | None:
-    """results/posterior.json if it is current (its misfit threshold), else None (no warning)."""
+    """results/posterior.json if it is current (which digit-posterior form won its validation), else None
+    (the posterior then shows the judge's softmax averaged over the draws)."""
     from core.denoising.posterior import artifact
     from core.denoising.scoreboard import StaleArtifact
 

@@ -13,7 +13,7 @@ that share of real digits. Without a noise level (masks only) there is no calibr
 no flag. The calibration takes minutes, so it is shipped in results/cache/ and never computed
 where it is read:
 
-    python -m core.denoising.posterior.single --ship     # the calibration (about 8 min on one core)
+    python -m core.denoising.posterior.single --ship     # the calibration (about 10 min on one core)
 """
 from __future__ import annotations
 
